@@ -1,0 +1,117 @@
+// Layer: the unit of computation. A layer reads its bottom blobs and writes its top blobs
+// (Forward), and maps top gradients to bottom and parameter gradients (Backward). Its
+// learnable parameters live in blobs(). Concrete layers live in layers/, one per file, and
+// register themselves by type string (see layer_registry.hpp).
+//
+// Life cycle, driven by Net:
+//   SetUp(bottom, top)   once: checks blob counts, LayerSetUp, Reshape, loss weights
+//   Forward(bottom, top) every iteration: Reshape, then Forward_cpu/gpu; returns the loss
+//   Backward(top, propagate_down, bottom)
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "crema/blob.hpp"
+#include "crema/common.hpp"
+
+namespace crema {
+
+class Layer {
+ public:
+  // Copies `param` (parameter blobs in it are loaded by the layer when it sets up, or by
+  // Net when weights are copied later).
+  explicit Layer(const pb::LayerParameter& param);
+  virtual ~Layer();
+  Layer(const Layer&) = delete;
+  Layer& operator=(const Layer&) = delete;
+
+  void SetUp(const BlobVec& bottom, const BlobVec& top);
+  // One-time setup that depends on the layer parameters and the bottom shapes: create and
+  // fill parameter blobs here (only when blobs() is still empty).
+  virtual void LayerSetUp(const BlobVec& bottom, const BlobVec& top) {}
+  // Shapes the tops (and internal buffers) from the bottoms; called before every forward.
+  // Must not allocate when the shapes did not change (Blob::Reshape guarantees that).
+  virtual void Reshape(const BlobVec& bottom, const BlobVec& top) = 0;
+
+  float Forward(const BlobVec& bottom, const BlobVec& top);
+  void Backward(const BlobVec& top, const std::vector<bool>& propagate_down,
+                const BlobVec& bottom);
+
+  std::vector<std::shared_ptr<Blob>>& blobs() { return blobs_; }
+  const std::vector<std::shared_ptr<Blob>>& blobs() const { return blobs_; }
+  const pb::LayerParameter& layer_param() const { return *layer_param_; }
+  const std::string& name() const;
+  virtual const char* type() const = 0;
+  Phase phase() const { return phase_; }
+
+  // Writes the layer's parameter and its blobs (data, and diff if asked) to `param`.
+  virtual void ToProto(pb::LayerParameter* param, bool write_diff = false) const;
+
+  float loss(int top_index) const {
+    return top_index < static_cast<int>(loss_.size()) ? loss_[top_index] : 0.f;
+  }
+  void set_loss(int top_index, float value);
+
+  // Blob-count contracts; -1 means "no constraint".
+  virtual int ExactNumBottomBlobs() const { return -1; }
+  virtual int MinBottomBlobs() const { return -1; }
+  virtual int MaxBottomBlobs() const { return -1; }
+  virtual int ExactNumTopBlobs() const { return -1; }
+  virtual int MinTopBlobs() const { return -1; }
+  virtual int MaxTopBlobs() const { return -1; }
+  virtual bool EqualNumBottomTopBlobs() const { return false; }
+  // Net creates anonymous tops up to this count when the prototxt names fewer (losses).
+  virtual bool AutoTopBlobs() const { return false; }
+  // Whether force_backward may make this bottom receive a gradient (false for labels).
+  virtual bool AllowForceBackward(int bottom_index) const { return true; }
+
+  bool param_propagate_down(int param_id) const {
+    return param_id < static_cast<int>(param_propagate_down_.size()) &&
+           param_propagate_down_[param_id];
+  }
+  void set_param_propagate_down(int param_id, bool value);
+
+  // Multiply-adds x2 of one forward pass at the current shapes (0 where not meaningful).
+  // Used by `crema time` and `crema summarize` to report GFLOP/s.
+  virtual double ForwardFlops(const BlobVec& bottom, const BlobVec& top) const { return 0.0; }
+  // Data layers: position the source so that the next Forward delivers batch number
+  // `index` (counting from 0), exactly as if `index` batches had been read. Solver::Restore
+  // uses it so a resumed run sees the same data as an uninterrupted one.
+  virtual void SeekBatch(int64_t index) {}
+  // Whether Forward_gpu/Backward_gpu are real implementations.
+  virtual bool HasGpuImplementation() const { return false; }
+
+  // "Layer 'conv1' (Convolution): " — the prefix of every error this layer reports.
+  std::string error_prefix() const;
+
+ protected:
+  virtual void Forward_cpu(const BlobVec& bottom, const BlobVec& top) = 0;
+  virtual void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                            const BlobVec& bottom) = 0;
+  // GPU versions: layers with CUDA code override both. The defaults refuse to run: a
+  // layer without GPU code is never silently executed through a CPU round trip.
+  virtual void Forward_gpu(const BlobVec& bottom, const BlobVec& top);
+  virtual void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                            const BlobVec& bottom);
+
+  void CheckBlobCounts(const BlobVec& bottom, const BlobVec& top) const;
+  // Loss tops carry their loss weight in diff (set once here), so Forward can return
+  // sum(loss_weight * top) and loss layers read their weight back in Backward.
+  void SetLossWeights(const BlobVec& top);
+
+  std::unique_ptr<pb::LayerParameter> layer_param_;
+  Phase phase_;
+  std::vector<std::shared_ptr<Blob>> blobs_;
+  std::vector<bool> param_propagate_down_;
+  std::vector<float> loss_;
+};
+
+// Throws crema::Error prefixed with the layer's name and type when `condition` fails:
+//   LAYER_REQUIRE(stride > 0, "stride must be positive, got " << stride);
+#define LAYER_REQUIRE(condition, message) \
+  CREMA_REQUIRE(condition, this->error_prefix() << message)
+#define LAYER_THROW(message) CREMA_THROW(this->error_prefix() << message)
+
+}  // namespace crema

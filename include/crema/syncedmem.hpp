@@ -1,0 +1,58 @@
+// SyncedMemory: one buffer that lives on the host, on a device, or on both, copied lazily
+// to wherever it is asked for next. Blob holds two of them (data and diff).
+#pragma once
+
+#include <cstddef>
+
+#include "crema/common.hpp"
+
+namespace crema {
+
+// Host allocation: 64-byte aligned (so vector kernels may use aligned loads). With CUDA
+// and pinned == true, page-locked memory for asynchronous copies.
+void* HostMalloc(size_t bytes, bool pinned);
+void HostFree(void* ptr, bool pinned);
+
+class SyncedMemory {
+ public:
+  // Where the newest copy is.
+  enum class Head { UNINITIALIZED, AT_CPU, AT_GPU, SYNCED };
+
+  SyncedMemory() = default;
+  explicit SyncedMemory(size_t bytes);
+  ~SyncedMemory();
+  SyncedMemory(const SyncedMemory&) = delete;
+  SyncedMemory& operator=(const SyncedMemory&) = delete;
+
+  // Read access never marks the other side stale; mutable access does.
+  const void* cpu_data();
+  void* mutable_cpu_data();
+  const void* gpu_data();
+  void* mutable_gpu_data();
+
+  // Points the host side at memory someone else owns (e.g. a prefetch buffer).
+  void set_cpu_data(void* data);
+  void set_gpu_data(void* data);
+
+  Head head() const { return head_; }
+  size_t size() const { return size_; }
+
+  // Starts an asynchronous host→device copy on `stream` (a cudaStream_t). GPU builds only.
+  void async_gpu_push(void* stream);
+
+ private:
+  void to_cpu();
+  void to_gpu();
+  void check_device() const;
+
+  void* cpu_ptr_ = nullptr;
+  void* gpu_ptr_ = nullptr;
+  size_t size_ = 0;
+  Head head_ = Head::UNINITIALIZED;
+  bool own_cpu_data_ = false;
+  bool cpu_malloc_pinned_ = false;
+  bool own_gpu_data_ = false;
+  int device_ = -1;
+};
+
+}  // namespace crema

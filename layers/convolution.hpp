@@ -1,0 +1,36 @@
+// ConvolutionLayer (type "Convolution"): N-d convolution by im2col + GEMM, with groups,
+// padding, stride and dilation (parameters and threading: see base_convolution.hpp).
+//   bottom: x [N..., C, i_0, ..., i_{d-1}] (N... = the axes before convolution_param.axis)
+//   top:    y [N..., O, o_0, ..., o_{d-1}],
+//           o_a = (i_a + 2 pad_a - (dilation_a (k_a - 1) + 1)) / stride_a + 1  (floor)
+//   forward:  y[n, o, p] = b[o] + sum_{c in group(o), q} W[o, c', q] x[n, c, p*stride - pad +
+//   q*dilation]
+//             (c' = c's index within its group; positions in the padding read 0)
+//   backward: dW[o, c', q] += sum_{n, p} dy[n, o, p] x[n, c, ...]     (accumulates)
+//             db[o] += sum_{n, p} dy[n, o, p]                          (accumulates)
+//             dx = the adjoint of the forward map applied to dy       (overwrites)
+//   params:   weight [O, C/group, k_0, ..., k_{d-1}], bias [O] (bias_term)
+// Several bottom/top pairs share the parameters; every bottom must have the same shape.
+// A kernel whose extent exceeds the padded input is an error.
+#pragma once
+
+#include <vector>
+
+#include "layers/base_convolution.hpp"
+
+namespace crema {
+
+class ConvolutionLayer : public BaseConvolutionLayer {
+ public:
+  explicit ConvolutionLayer(const pb::LayerParameter& param) : BaseConvolutionLayer(param) {}
+  const char* type() const override { return "Convolution"; }
+
+ protected:
+  bool reverse_dimensions() const override { return false; }
+  std::vector<int> compute_output_shape() const override;
+  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+};
+
+}  // namespace crema

@@ -1,0 +1,111 @@
+// DataLayer (type "Data"): batches of Datums read from an LMDB, transformed, prefetched.
+//   bottom: none        top: data [batch_size, C, H', W'] (+ label [batch_size])
+//   data_param: source (an LMDB directory), backend (LMDB; LEVELDB is refused), batch_size,
+//               rand_skip (entries skipped before the first batch), prefetch (batches kept
+//               ready, default 4).
+//   transform_param: see crema/data_transformer.hpp; [C, H', W'] is the transformed shape of
+//               the database's first entry, and every entry must transform to it.
+//   forward: top = batch number k (k = 0, 1, ... over the layer's life), where
+//     item i of batch k = entry (rand_skip + (k * batch_size + i) * S + r) mod Entries()
+//     (S, r = solver count and rank in TRAIN with several solvers, else 1, 0; the database
+//     wraps around like Caffe's cursor), transformed with a generator seeded by
+//     Context::derive_seed(hash of the layer name, k). So batch k depends only on
+//     (source, k, random seed): SeekBatch(k) resumes a run exactly.
+//   backward: nothing
+//
+// Prefetch: a producer thread fills `prefetch` preallocated batches (free -> full queues);
+// Forward hands the oldest full batch to the tops without copying (the tops alias the
+// batch buffer until the next Forward) and recycles the previous one. The thread starts at
+// the first Forward after setup or SeekBatch. An error in the thread (corrupt entry, shape
+// mismatch) is passed over and thrown by Forward as crema::Error.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crema/data_transformer.hpp"
+#include "crema/db.hpp"
+#include "crema/layer.hpp"
+
+namespace crema {
+
+class DataLayer : public Layer {
+ public:
+  explicit DataLayer(const pb::LayerParameter& param);
+  ~DataLayer() override;
+  const char* type() const override { return "Data"; }
+  // Opens the database, reads the first entry for the shapes, allocates the batches.
+  void LayerSetUp(const BlobVec& bottom, const BlobVec& top) override;
+  // The tops are shaped at setup and in Forward.
+  void Reshape(const BlobVec& bottom, const BlobVec& top) override {}
+  int ExactNumBottomBlobs() const override { return 0; }
+  int MinTopBlobs() const override { return 1; }
+  int MaxTopBlobs() const override { return 2; }
+
+  // The next Forward delivers batch `index` (stops the producer and drops what it read).
+  void SeekBatch(int64_t index) override;
+  // Number of the batch the next Forward delivers.
+  int64_t next_batch() const { return next_forward_; }
+  int batch_size() const { return batch_size_; }
+
+ protected:
+  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {}
+
+ private:
+  struct Batch {
+    Blob data;
+    Blob label;
+    int64_t index = -1;
+    std::exception_ptr error;
+  };
+
+  void StartProducer();
+  void StopProducer();
+  void ProducerLoop();
+  // Fills `batch` with batch number `index`; false when asked to stop half-way.
+  bool LoadBatch(Batch* batch, int64_t index, pb::Datum* datum);
+  // Moves the reader to the first entry of batch `index`.
+  void PositionReader(int64_t index);
+  void AdvanceReader();
+
+  // Settings.
+  std::string source_;
+  int batch_size_ = 0;
+  uint64_t rand_skip_ = 0;
+  int prefetch_ = 4;
+  bool output_labels_ = false;
+  uint64_t seed_stream_ = 0;
+  int stride_ = 1;  // entries per item: solver count in multi-solver TRAIN
+  int rank_ = 0;
+  std::vector<int> item_shape_;  // [C, H', W']
+  int64_t item_count_ = 0;
+
+  std::unique_ptr<LMDBReader> reader_;  // used by the producer while it runs
+  std::unique_ptr<DataTransformer> transformer_;
+
+  // Batches and queues. free_ and full_ are guarded by mutex_.
+  std::vector<std::unique_ptr<Batch>> batches_;
+  std::deque<Batch*> free_;
+  std::deque<Batch*> full_;
+  Batch* current_ = nullptr;  // the batch the tops alias
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::atomic<bool> stop_{false};
+  std::thread producer_;
+  bool running_ = false;
+  int64_t next_load_ = 0;      // producer: next batch to read
+  int64_t next_forward_ = 0;   // main thread: batch the next Forward delivers
+  std::exception_ptr failed_;  // a producer error, rethrown until SeekBatch
+};
+
+}  // namespace crema

@@ -1,0 +1,32 @@
+// FlattenLayer (type "Flatten"): merges the axes [axis, end_axis] into one.
+//   bottom: shape (d_0, ..., d_{n-1});  axis = flatten_param.axis (1),
+//           end_axis = flatten_param.end_axis (-1), both may be negative
+//   top:    (d_0, ..., d_{axis-1}, d_axis * ... * d_end_axis, d_{end_axis+1}, ...)
+//   No computation: the top shares the bottom's data (set in Reshape), and Backward makes
+//   the bottom's diff the top's diff. Not in place.
+#pragma once
+
+#include "crema/blob.hpp"
+#include "crema/layer.hpp"
+
+namespace crema {
+
+class FlattenLayer : public Layer {
+ public:
+  explicit FlattenLayer(const pb::LayerParameter& param);
+  const char* type() const override { return "Flatten"; }
+  void Reshape(const BlobVec& bottom, const BlobVec& top) override;
+  int ExactNumBottomBlobs() const override { return 1; }
+  int ExactNumTopBlobs() const override { return 1; }
+
+ protected:
+  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  int axis_param_ = 1;
+  int end_axis_param_ = -1;
+};
+
+}  // namespace crema

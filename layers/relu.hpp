@@ -1,0 +1,28 @@
+// ReLULayer (type "ReLU"), optionally leaky.
+//   bottom: x, any shape        top: y, same shape (in-place allowed)
+//   forward:  y = x            if x > 0
+//             y = slope * x    otherwise          (slope = relu_param.negative_slope, 0)
+//   backward: dx = dy * (x > 0 ? 1 : slope)
+// In place, x is no longer available; y has the same sign as x for slope >= 0, so the
+// test is made on y then (identical result).
+#pragma once
+
+#include "layers/neuron.hpp"
+
+namespace crema {
+
+class ReLULayer : public NeuronLayer {
+ public:
+  explicit ReLULayer(const pb::LayerParameter& param);
+  const char* type() const override { return "ReLU"; }
+
+ protected:
+  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  float negative_slope_ = 0.f;
+};
+
+}  // namespace crema

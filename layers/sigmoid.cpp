@@ -1,0 +1,32 @@
+#include "layers/sigmoid.hpp"
+
+#include <cmath>
+
+#include "crema.pb.h"
+#include "crema/layer_registry.hpp"
+#include "crema/math_functions.hpp"
+
+namespace crema {
+
+void SigmoidLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
+  const float* x = bottom[0]->cpu_data();
+  float* y = top[0]->mutable_cpu_data();
+  parallel_for(bottom[0]->count(), kNeuronGrain, [=](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) y[i] = 0.5f * std::tanh(0.5f * x[i]) + 0.5f;
+  });
+}
+
+void SigmoidLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                                const BlobVec& bottom) {
+  if (!propagate_down[0]) return;
+  const float* y = top[0]->cpu_data();
+  const float* dy = top[0]->cpu_diff();
+  float* dx = bottom[0]->mutable_cpu_diff();
+  parallel_for(bottom[0]->count(), kNeuronGrain, [=](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) dx[i] = dy[i] * y[i] * (1.f - y[i]);
+  });
+}
+
+REGISTER_LAYER_CLASS(Sigmoid);
+
+}  // namespace crema

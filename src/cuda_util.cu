@@ -1,0 +1,108 @@
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include "crema/common.hpp"
+#include "src/cuda_util.hpp"
+
+namespace crema {
+namespace {
+
+void check_cuda(cudaError_t status, const char* what) {
+  if (status != cudaSuccess)
+    CREMA_THROW("CUDA error in " << what << ": " << cudaGetErrorString(status));
+}
+
+void check_cublas(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    CREMA_THROW("cuBLAS error " << static_cast<int>(status) << " in " << what);
+}
+
+// One cuBLAS handle per host thread, created on first use.
+cublasHandle_t cublas_handle() {
+  thread_local cublasHandle_t handle = [] {
+    cublasHandle_t h = nullptr;
+    check_cublas(cublasCreate(&h), "cublasCreate");
+    return h;
+  }();
+  return handle;
+}
+
+}  // namespace
+
+int CudaCurrentDevice() {
+  int device = 0;
+  check_cuda(cudaGetDevice(&device), "cudaGetDevice");
+  return device;
+}
+
+int CudaDeviceCount() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) return 0;
+  return count;
+}
+
+void* CudaHostMalloc(size_t bytes) {
+  void* ptr = nullptr;
+  check_cuda(cudaMallocHost(&ptr, bytes > 0 ? bytes : 1), "cudaMallocHost");
+  return ptr;
+}
+
+void CudaHostFree(void* ptr) { cudaFreeHost(ptr); }
+
+void* CudaDeviceMalloc(size_t bytes) {
+  void* ptr = nullptr;
+  check_cuda(cudaMalloc(&ptr, bytes > 0 ? bytes : 1), "cudaMalloc");
+  return ptr;
+}
+
+void CudaDeviceFree(void* ptr, int device) {
+  int current = 0;
+  cudaGetDevice(&current);
+  if (device >= 0 && device != current) cudaSetDevice(device);
+  cudaFree(ptr);
+  if (device >= 0 && device != current) cudaSetDevice(current);
+}
+
+void CudaMemsetZero(void* ptr, size_t bytes) {
+  check_cuda(cudaMemset(ptr, 0, bytes), "cudaMemset");
+}
+
+void CudaCopyHostToDevice(void* dst, const void* src, size_t bytes) {
+  check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+}
+
+void CudaCopyDeviceToHost(void* dst, const void* src, size_t bytes) {
+  check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+}
+
+void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes) {
+  check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy D2D");
+}
+
+void CudaCopyHostToDeviceAsync(void* dst, const void* src, size_t bytes, void* stream) {
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice,
+                             static_cast<cudaStream_t>(stream)),
+             "cudaMemcpyAsync H2D");
+}
+
+void gpu_axpy(int n, float alpha, const float* x, float* y) {
+  check_cublas(cublasSaxpy(cublas_handle(), n, &alpha, x, 1, y, 1), "cublasSaxpy");
+}
+
+void gpu_scal(int n, float alpha, float* x) {
+  check_cublas(cublasSscal(cublas_handle(), n, &alpha, x, 1), "cublasSscal");
+}
+
+float gpu_asum(int n, const float* x) {
+  float result = 0;
+  check_cublas(cublasSasum(cublas_handle(), n, x, 1, &result), "cublasSasum");
+  return result;
+}
+
+float gpu_dot(int n, const float* x, const float* y) {
+  float result = 0;
+  check_cublas(cublasSdot(cublas_handle(), n, x, 1, y, 1, &result), "cublasSdot");
+  return result;
+}
+
+}  // namespace crema

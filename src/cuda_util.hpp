@@ -1,0 +1,30 @@
+// The thin CUDA runtime layer the core needs (memory, copies, a few BLAS-1 routines on
+// device arrays). Only compiled with CREMA_WITH_CUDA; the GPU backend builds on it.
+#pragma once
+#ifdef CREMA_WITH_CUDA
+
+#include <cstddef>
+
+namespace crema {
+
+int CudaCurrentDevice();
+int CudaDeviceCount();
+void* CudaHostMalloc(size_t bytes);  // page-locked
+void CudaHostFree(void* ptr);
+void* CudaDeviceMalloc(size_t bytes);
+void CudaDeviceFree(void* ptr, int device);
+void CudaMemsetZero(void* ptr, size_t bytes);
+void CudaCopyHostToDevice(void* dst, const void* src, size_t bytes);
+void CudaCopyDeviceToHost(void* dst, const void* src, size_t bytes);
+void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes);
+void CudaCopyHostToDeviceAsync(void* dst, const void* src, size_t bytes, void* stream);
+
+// cuBLAS-backed level-1 routines on device arrays (results returned to the host).
+void gpu_axpy(int n, float alpha, const float* x, float* y);
+void gpu_scal(int n, float alpha, float* x);
+float gpu_asum(int n, const float* x);
+float gpu_dot(int n, const float* x, const float* y);
+
+}  // namespace crema
+
+#endif  // CREMA_WITH_CUDA

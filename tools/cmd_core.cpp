@@ -1,0 +1,391 @@
+// The Caffe-style brew commands: train, test, time, device_query.
+#include <gflags/gflags.h>
+#include <glog/logging.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "crema.pb.h"
+#include "crema/io.hpp"
+#include "crema/math_functions.hpp"
+#include "crema/net.hpp"
+#include "crema/signal_handler.hpp"
+#include "crema/solver.hpp"
+#include "tools/command.hpp"
+#ifdef CREMA_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+DEFINE_string(solver, "", "train: the solver prototxt");
+DEFINE_string(model, "", "test/time: the net prototxt");
+DEFINE_string(weights, "",
+              "train: .caffemodel(s) to fine-tune from (comma-separated); test: the weights "
+              "to score");
+DEFINE_string(snapshot, "", "train: a .solverstate to resume from");
+DEFINE_string(gpu, "",
+              "GPU device id(s): '0', '0,1' or 'all'. Empty: the CPU (or the solver's "
+              "solver_mode/device_id)");
+DEFINE_string(phase, "", "time/test: TRAIN or TEST (time defaults to TRAIN, test to TEST)");
+DEFINE_int32(level, 0, "net state level");
+DEFINE_string(stage, "", "net state stages, comma-separated");
+DEFINE_int32(iterations, 50, "test/time: number of iterations");
+DEFINE_string(sigint_effect, "stop", "what SIGINT (Ctrl-C) does while training: stop|snapshot|none");
+DEFINE_string(sighup_effect, "snapshot", "what SIGHUP does while training: stop|snapshot|none");
+
+namespace crema {
+namespace tools {
+namespace {
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, separator))
+    if (!part.empty()) parts.push_back(part);
+  return parts;
+}
+
+std::vector<int> parse_gpu_ids(const std::string& flag) {
+  std::vector<int> ids;
+  if (flag.empty()) return ids;
+  if (!Context::has_gpu_support())
+    CREMA_THROW("--gpu=" << flag
+                         << " asks for a GPU, but this crema was built without CUDA. Rebuild "
+                            "on a machine with the CUDA toolkit (/usr/local/cuda), or drop "
+                            "--gpu to run on the CPU.");
+#ifdef CREMA_WITH_CUDA
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
+  CREMA_REQUIRE(count > 0, "--gpu=" << flag << ": no CUDA device is visible on this machine");
+  if (flag == "all") {
+    for (int i = 0; i < count; ++i) ids.push_back(i);
+    return ids;
+  }
+  for (const auto& part : split(flag, ',')) {
+    char* end = nullptr;
+    const long id = std::strtol(part.c_str(), &end, 10);
+    CREMA_REQUIRE(*end == '\0' && id >= 0 && id < count,
+                  "--gpu: '" << part << "' is not a device id (this machine has " << count
+                             << " device(s): 0.." << count - 1 << ")");
+    ids.push_back(static_cast<int>(id));
+  }
+#endif
+  return ids;
+}
+
+Phase parse_phase(const std::string& flag, Phase fallback) {
+  if (flag.empty()) return fallback;
+  if (flag == "TRAIN") return Phase::TRAIN;
+  if (flag == "TEST") return Phase::TEST;
+  CREMA_THROW("--phase must be TRAIN or TEST, got '" << flag << "'");
+}
+
+void require_flag(const std::string& value, const char* flag, const char* command) {
+  CREMA_REQUIRE(!value.empty(), "crema " << command << " needs --" << flag
+                                         << " (see `crema " << command << " --help`)");
+}
+
+// Selects CPU or one GPU for a single-device command.
+void select_device(const std::vector<int>& gpus) {
+  if (gpus.empty()) {
+    Context::set_mode(Mode::CPU);
+    return;
+  }
+  CREMA_REQUIRE(gpus.size() == 1, "this command runs on one device; got --gpu="
+                                      << FLAGS_gpu);
+#ifdef CREMA_WITH_CUDA
+  cudaSetDevice(gpus[0]);
+#endif
+  Context::set_device(gpus[0]);
+  Context::set_mode(Mode::GPU);
+  LOG(INFO) << "Using GPU " << gpus[0];
+}
+
+// ----------------------------------------------------------------------------------------
+int RunTrain(const std::vector<std::string>& args) {
+  require_flag(FLAGS_solver, "solver", "train");
+  CREMA_REQUIRE(FLAGS_snapshot.empty() || FLAGS_weights.empty(),
+                "give either --snapshot (resume) or --weights (fine-tune), not both");
+  pb::SolverParameter solver_param;
+  ReadSolverParamsFromTextFile(FLAGS_solver, &solver_param);
+  solver_param.mutable_train_state()->set_level(FLAGS_level);
+  for (const auto& stage : split(FLAGS_stage, ','))
+    solver_param.mutable_train_state()->add_stage(stage);
+
+  std::vector<int> gpus = parse_gpu_ids(FLAGS_gpu);
+  if (gpus.empty() && solver_param.solver_mode() == pb::SolverParameter::GPU &&
+      solver_param.has_solver_mode()) {
+    if (Context::has_gpu_support()) {
+      gpus.push_back(solver_param.device_id());
+    } else {
+      LOG(WARNING) << FLAGS_solver
+                   << " asks for solver_mode: GPU, but this crema was built without CUDA: "
+                      "training on the CPU.";
+    }
+  }
+  CREMA_REQUIRE(gpus.size() <= 1,
+                "multi-GPU training (--gpu=" << FLAGS_gpu
+                                             << ") needs the NCCL backend, which this build "
+                                                "does not include; use a single device id");
+  select_device(gpus);
+  solver_param.set_solver_mode(gpus.empty() ? pb::SolverParameter::CPU
+                                            : pb::SolverParameter::GPU);
+  if (!gpus.empty()) solver_param.set_device_id(gpus[0]);
+
+  SignalHandler signals(FLAGS_sigint_effect, FLAGS_sighup_effect);
+  std::unique_ptr<Solver> solver(CreateSolver(solver_param));
+  solver->SetActionFunction([&signals] { return signals.GetRequestedAction(); });
+
+  // Fine-tuning: --weights, else the solver's own `weights` entries (Caffe's rules).
+  std::vector<std::string> weights = split(FLAGS_weights, ',');
+  if (weights.empty() && FLAGS_snapshot.empty())
+    weights.assign(solver_param.weights().begin(), solver_param.weights().end());
+  for (const auto& path : weights) {
+    LOG(INFO) << "Fine-tuning from " << path;
+    solver->net()->CopyTrainedLayersFrom(path);
+    for (const auto& test_net : solver->test_nets()) test_net->CopyTrainedLayersFrom(path);
+  }
+
+  LOG(INFO) << "Starting Optimization";
+  const auto start = std::chrono::steady_clock::now();
+  solver->Solve(FLAGS_snapshot);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  LOG(INFO) << "Optimization Done in " << std::fixed << std::setprecision(1) << seconds << " s.";
+
+  // A short summary on stdout: what a user running the main job wants to read.
+  std::cout << "Trained " << solver->iter() << " iterations in " << std::fixed
+            << std::setprecision(1) << seconds << " s";
+  if (solver->iter() > 0) std::cout << " (" << std::setprecision(2) << 1000.0 * seconds / solver->iter() << " ms/iter)";
+  std::cout << "\n";
+  const auto& scores = solver->last_test_scores();
+  for (size_t n = 0; n < scores.size(); ++n)
+    for (const auto& [name, value] : scores[n])
+      std::cout << "Final test net #" << n << ": " << name << " = " << std::setprecision(4)
+                << value << "\n";
+  return 0;
+}
+
+REGISTER_COMMAND("train", "train or fine-tune a net from a solver prototxt",
+                 "crema train --solver S.prototxt [--weights W.caffemodel[,W2...] | --snapshot "
+                 "S.solverstate] [--gpu ID] [--level N] [--stage a,b]\n"
+                 "            [--sigint_effect stop|snapshot|none] [--sighup_effect "
+                 "stop|snapshot|none] [--threads N]\n\n"
+                 "Trains the net of the solver. --weights copies matching layers (by name) "
+                 "from trained models before training (fine-tuning);\n--snapshot resumes "
+                 "exactly where a .solverstate left off. Ctrl-C snapshots and stops; SIGHUP "
+                 "snapshots and continues.",
+                 RunTrain);
+
+// ----------------------------------------------------------------------------------------
+int RunTest(const std::vector<std::string>& args) {
+  require_flag(FLAGS_model, "model", "test");
+  require_flag(FLAGS_weights, "weights", "test");
+  select_device(parse_gpu_ids(FLAGS_gpu));
+  CREMA_REQUIRE(FLAGS_iterations > 0, "--iterations must be positive");
+  Net net(FLAGS_model, parse_phase(FLAGS_phase, Phase::TEST), FLAGS_level,
+          split(FLAGS_stage, ','));
+  net.CopyTrainedLayersFrom(FLAGS_weights);
+  LOG(INFO) << "Running for " << FLAGS_iterations << " iterations.";
+
+  std::vector<std::pair<int, int>> output_ids;  // (output blob, element)
+  std::vector<double> scores;
+  double total_loss = 0;
+  for (int i = 0; i < FLAGS_iterations; ++i) {
+    float batch_loss = 0;
+    const auto& outputs = net.Forward(&batch_loss);
+    total_loss += batch_loss;
+    int index = 0;
+    for (size_t j = 0; j < outputs.size(); ++j) {
+      const float* values = outputs[j]->cpu_data();
+      for (int k = 0; k < outputs[j]->count(); ++k, ++index) {
+        if (i == 0) {
+          scores.push_back(values[k]);
+          output_ids.emplace_back(static_cast<int>(j), k);
+        } else {
+          scores[index] += values[k];
+        }
+        LOG(INFO) << "Batch " << i << ", "
+                  << net.blob_names()[net.output_blob_indices()[j]] << " = " << values[k];
+      }
+    }
+  }
+  total_loss /= FLAGS_iterations;
+  LOG(INFO) << "Loss: " << total_loss;
+  for (size_t i = 0; i < scores.size(); ++i) {
+    const int blob_index = net.output_blob_indices()[output_ids[i].first];
+    const std::string& name = net.blob_names()[blob_index];
+    const float loss_weight = net.blob_loss_weights()[blob_index];
+    const double mean = scores[i] / FLAGS_iterations;
+    std::ostringstream line;
+    line << name << " = " << mean;
+    if (loss_weight != 0) line << " (* " << loss_weight << " = " << loss_weight * mean << " loss)";
+    LOG(INFO) << line.str();
+    std::cout << line.str() << "\n";
+  }
+  return 0;
+}
+
+REGISTER_COMMAND("test", "score a trained model on its TEST-phase data",
+                 "crema test --model NET.prototxt --weights W.caffemodel [--iterations 50] "
+                 "[--gpu ID] [--phase TEST] [--level N] [--stage a,b]\n\n"
+                 "Runs --iterations forward passes and reports the mean of every output "
+                 "(accuracy, loss ...).",
+                 RunTest);
+
+// ----------------------------------------------------------------------------------------
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+int RunTime(const std::vector<std::string>& args) {
+  require_flag(FLAGS_model, "model", "time");
+  CREMA_REQUIRE(FLAGS_iterations > 0, "--iterations must be positive");
+  select_device(parse_gpu_ids(FLAGS_gpu));
+  const Phase phase = parse_phase(FLAGS_phase, Phase::TRAIN);
+  Net net(FLAGS_model, phase, FLAGS_level, split(FLAGS_stage, ','));
+  // Random inputs (weights are random too: fillers), so timings see realistic data.
+  for (Blob* input : net.input_blobs()) {
+    Context::reseed(7, 0);
+    cpu_rng_gaussian(input->count(), 0.f, 1.f, input->mutable_cpu_data());
+  }
+  const int num_layers = net.num_layers();
+  const auto& layers = net.layers();
+  const auto& bottoms = net.bottom_vecs();
+  const auto& tops = net.top_vecs();
+  const auto& need_backward = net.bottom_need_backward();
+  const bool do_backward = phase == Phase::TRAIN;
+
+  LOG(INFO) << "Performing a warm-up Forward" << (do_backward ? " and Backward" : "") << ".";
+  net.Forward();
+  if (do_backward) net.Backward();
+
+  using clock = std::chrono::steady_clock;
+  auto ms_since = [](clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(clock::now() - t).count();
+  };
+  std::vector<std::vector<double>> forward_ms(num_layers), backward_ms(num_layers);
+  std::vector<double> forward_total, backward_total, iteration_total;
+  for (int it = 0; it < FLAGS_iterations; ++it) {
+    const auto iteration_start = clock::now();
+    double forward_sum = 0, backward_sum = 0;
+    for (int i = 0; i < num_layers; ++i) {
+      const auto t = clock::now();
+      layers[i]->Forward(bottoms[i], tops[i]);
+      forward_ms[i].push_back(ms_since(t));
+      forward_sum += forward_ms[i].back();
+    }
+    if (do_backward) {
+      for (int i = num_layers - 1; i >= 0; --i) {
+        const auto t = clock::now();
+        if (net.layer_need_backward()[i]) layers[i]->Backward(tops[i], need_backward[i], bottoms[i]);
+        backward_ms[i].push_back(ms_since(t));
+        backward_sum += backward_ms[i].back();
+      }
+    }
+    forward_total.push_back(forward_sum);
+    backward_total.push_back(backward_sum);
+    iteration_total.push_back(ms_since(iteration_start));
+  }
+
+  // Table: per layer forward/backward ms (mean over iterations), FLOPs, GFLOP/s, share.
+  double total_mean = 0;
+  std::vector<double> fwd_mean(num_layers), bwd_mean(num_layers), flops(num_layers);
+  for (int i = 0; i < num_layers; ++i) {
+    for (double v : forward_ms[i]) fwd_mean[i] += v / FLAGS_iterations;
+    for (double v : backward_ms[i]) bwd_mean[i] += v / FLAGS_iterations;
+    flops[i] = layers[i]->ForwardFlops(bottoms[i], tops[i]);
+    total_mean += fwd_mean[i] + bwd_mean[i];
+  }
+  std::ostringstream table;
+  table << std::fixed;
+  table << "Average time per layer (" << FLAGS_iterations << " iterations, batch of "
+        << (net.input_blobs().empty() ? (tops.empty() || tops[0].empty() ? 0 : tops[0][0]->shape(0))
+                                      : net.input_blobs()[0]->shape(0))
+        << ", " << Context::num_threads() << " threads):\n";
+  table << std::left << std::setw(24) << "layer" << std::setw(16) << "type" << std::right
+        << std::setw(12) << "fwd ms" << std::setw(12) << "bwd ms" << std::setw(12) << "MFLOP"
+        << std::setw(12) << "GFLOP/s" << std::setw(9) << "share\n";
+  for (int i = 0; i < num_layers; ++i) {
+    const double total = fwd_mean[i] + bwd_mean[i];
+    // Backward of a GEMM layer costs about twice its forward: count 3x forward FLOPs.
+    const double layer_flops = flops[i] * (do_backward && net.layer_need_backward()[i] ? 3 : 1);
+    const double gflops = total > 0 ? layer_flops / (total * 1e6) : 0;
+    table << std::left << std::setw(24) << net.layer_names()[i] << std::setw(16)
+          << layers[i]->type() << std::right << std::setprecision(3) << std::setw(12)
+          << fwd_mean[i] << std::setw(12) << bwd_mean[i] << std::setprecision(1) << std::setw(12)
+          << flops[i] / 1e6 << std::setw(12) << (flops[i] > 0 ? gflops : 0.0) << std::setw(8)
+          << (total_mean > 0 ? 100.0 * total / total_mean : 0.0) << "%\n";
+    LOG(INFO) << std::setw(24) << net.layer_names()[i] << "\tforward: " << fwd_mean[i] << " ms.";
+    if (do_backward)
+      LOG(INFO) << std::setw(24) << net.layer_names()[i] << "\tbackward: " << bwd_mean[i]
+                << " ms.";
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0 : s / v.size();
+  };
+  table << std::setprecision(3);
+  table << "Average Forward pass: " << mean(forward_total) << " ms (median "
+        << median(forward_total) << ")\n";
+  if (do_backward)
+    table << "Average Backward pass: " << mean(backward_total) << " ms (median "
+          << median(backward_total) << ")\n";
+  table << "Average Forward-Backward: " << mean(iteration_total) << " ms (median "
+        << median(iteration_total) << ")\n";
+  double total_flops = 0;
+  for (double f : flops) total_flops += f;
+  table << "Total forward GFLOP per iteration: " << std::setprecision(4) << total_flops / 1e9
+        << "\n";
+  std::cout << table.str();
+  LOG(INFO) << "Average Forward pass: " << mean(forward_total) << " ms.";
+  if (do_backward) LOG(INFO) << "Average Backward pass: " << mean(backward_total) << " ms.";
+  LOG(INFO) << "Average Forward-Backward: " << mean(iteration_total) << " ms.";
+  return 0;
+}
+
+REGISTER_COMMAND("time", "time a net's forward and backward passes, layer by layer",
+                 "crema time --model NET.prototxt [--iterations 50] [--phase TRAIN|TEST] "
+                 "[--gpu ID] [--threads N]\n\n"
+                 "Random weights (fillers) and random inputs. Prints per-layer forward and "
+                 "backward milliseconds, FLOPs, achieved GFLOP/s and each layer's share.",
+                 RunTime);
+
+// ----------------------------------------------------------------------------------------
+int RunDeviceQuery(const std::vector<std::string>& args) {
+  const std::vector<int> gpus = parse_gpu_ids(FLAGS_gpu.empty() ? "all" : FLAGS_gpu);
+#ifdef CREMA_WITH_CUDA
+  for (int id : gpus) {
+    cudaDeviceProp prop{};
+    CREMA_REQUIRE(cudaGetDeviceProperties(&prop, id) == cudaSuccess,
+                  "cannot query CUDA device " << id);
+    std::cout << "Device id:                     " << id << "\n"
+              << "Name:                          " << prop.name << "\n"
+              << "Compute capability:            " << prop.major << "." << prop.minor << "\n"
+              << "Total global memory:           " << prop.totalGlobalMem << "\n"
+              << "Shared memory per block:       " << prop.sharedMemPerBlock << "\n"
+              << "Registers per block:           " << prop.regsPerBlock << "\n"
+              << "Warp size:                     " << prop.warpSize << "\n"
+              << "Max threads per block:         " << prop.maxThreadsPerBlock << "\n"
+              << "Number of multiprocessors:     " << prop.multiProcessorCount << "\n"
+              << "L2 cache size:                 " << prop.l2CacheSize << "\n";
+  }
+#endif
+  return 0;
+}
+
+REGISTER_COMMAND("device_query", "show the properties of the GPU(s)",
+                 "crema device_query [--gpu ID|all]\n\nNeeds a crema built with CUDA.",
+                 RunDeviceQuery);
+
+}  // namespace
+}  // namespace tools
+}  // namespace crema
