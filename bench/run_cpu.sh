@@ -47,7 +47,7 @@ crema_bin="$build_dir/crema"
 
 # ---- 2. PyTorch venv --------------------------------------------------------------------
 if ! "$venv/bin/python" -c 'import torch, numpy' 2>/dev/null; then
-  log "creating $venv and installing PyTorch from PyPI (the Linux x86_64 wheel pulls the"
+  log "installing PyTorch and numpy from PyPI into $venv (the Linux x86_64 torch wheel pulls the"
   log "CUDA runtime wheels too: ~5 GB on disk, downloaded once; only the CPU is used)"
   [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet torch numpy
@@ -143,7 +143,7 @@ sgemm = {}
 for b in sg.get("benchmarks", []):
     m = re.match(r"(BM_\w+)/n:(\d+)/threads:(\d+)", b["name"])
     if m and "GFLOP/s" in b:
-        sgemm[(m.group(1), int(m.group(3)))] = b["GFLOP/s"] / 1e9
+        sgemm[(m.group(1), int(m.group(3)))] = b["GFLOP/s"]  # already a GFLOP/s rate
 ctx = sg.get("context", {})
 
 print("| net | crema fwd+bwd ms/iter (median) | PyTorch fwd+bwd ms/iter (median) "
@@ -203,6 +203,12 @@ EOF
   echo "$ROUNDS alternating rounds; LeNet $LENET_ITERS and VGG-CIFAR $VGG_ITERS timed iterations"
   echo "per round; each figure is the median over rounds of the per-round median."
   echo "Load average before/after: $load_before / $load_after. Whole script: ${elapsed} s."
+  if awk -v a="${load_before%% *}" -v b="${load_after%% *}" -v n="$(nproc)" \
+    'BEGIN { exit !(a > 0.5 * n || b > 0.5 * n) }'; then
+    echo
+    echo "**Warning: the machine was busy (1-minute load above half the cores): these figures"
+    echo "are dominated by noise and support no performance claim.**"
+  fi
   echo
   echo "crema's figure is \`crema time\` (forward + backward, no solver update); the ratio"
   echo "compares it with PyTorch's forward + backward. PyTorch's full step adds SGD"

@@ -6,7 +6,8 @@
 //   A position (o, i) with label l is correct when fewer than k = top_k classes c have
 //   score[o, c, i] >= score[o, l, i] other than l itself (ties count against: a class scoring
 //   the same as l is ranked above it). Positions labelled ignore_label are not counted.
-//   Backward throws when asked to propagate.
+//   Backward throws when asked to propagate. force_backward never asks (AllowForceBackward
+//   is false), so a net with force_backward may keep an Accuracy layer; Caffe would abort.
 #pragma once
 
 #include <vector>
@@ -25,6 +26,7 @@ class AccuracyLayer : public Layer {
   int ExactNumBottomBlobs() const override { return 2; }
   int MinTopBlobs() const override { return 1; }
   int MaxTopBlobs() const override { return 2; }
+  bool AllowForceBackward(int bottom_index) const override { return false; }
 
  protected:
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;

@@ -1,5 +1,6 @@
 #include "layers/base_convolution.hpp"
 
+#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -14,12 +15,48 @@ namespace crema {
 
 namespace {
 
-// Images per weight-gradient GEMM are chosen so that one chunk's columns stay within this
-// many floats (16 MB). It depends on the shapes only, never on the thread count.
-constexpr long kGradChunkFloats = 1L << 22;
+// Per-thread column buffers are capped at this many floats in all (256 MB); beyond it fewer
+// threads work on separate images (never fewer than two when there are two).
+constexpr long kColBufferFloats = 1L << 26;
 // Below this many column floats per image, splitting one im2col over threads is not worth
 // the fork/join.
 constexpr long kParallelIm2colFloats = 1L << 15;
+
+// C [M x N] = op(A) op(B) + beta C for packed row-major matrices, computed as blocks of
+// kGemmBlock columns, each by OpenBLAS's single-threaded driver. The blocks are the same
+// whatever the thread count (threads > 1 only deals them out over an OpenMP team), so the
+// value of every element depends neither on the number of threads nor on timing.
+constexpr int kGemmBlock = 128;
+
+void split_gemm(Trans trans_a, Trans trans_b, int M, int N, int K, const float* A, const float* B,
+                float beta, float* C, int threads) {
+  const int lda = trans_a == Trans::No ? K : M;
+  const int ldb = trans_b == Trans::No ? N : K;
+  const CBLAS_TRANSPOSE ta = trans_a == Trans::No ? CblasNoTrans : CblasTrans;
+  const CBLAS_TRANSPOSE tb = trans_b == Trans::No ? CblasNoTrans : CblasTrans;
+  const int blocks = (N + kGemmBlock - 1) / kGemmBlock;
+  auto block = [&](int i) {
+    const int j0 = i * kGemmBlock, j1 = std::min(N, j0 + kGemmBlock);
+    const float* b = trans_b == Trans::No ? B + j0 : B + static_cast<long>(j0) * ldb;
+    cblas_sgemm(CblasRowMajor, ta, tb, M, j1 - j0, K, 1.f, A, lda, b, ldb, beta, C + j0, N);
+  };
+  if (threads > 1 && !omp_in_parallel()) {
+    if (blocks > 1) {
+#pragma omp parallel for num_threads(std::min(threads, blocks)) schedule(static)
+      for (int i = 0; i < blocks; ++i) block(i);
+    } else {
+      // A lone call here could take OpenBLAS's threaded driver (other results than the
+      // single-threaded one); a team of two with one idle member keeps it single-threaded.
+#pragma omp parallel num_threads(2)
+      {
+        if (omp_get_thread_num() == 0) block(0);
+      }
+    }
+  } else {
+    // Inside a parallel region, or with one thread in all: OpenBLAS runs single-threaded.
+    for (int i = 0; i < blocks; ++i) block(i);
+  }
+}
 
 std::string join(const std::vector<int>& v) {
   std::ostringstream s;
@@ -178,13 +215,14 @@ void BaseConvolutionLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   col_image_ = kernel_dim_ * group_ * conv_out_spatial_dim_;
 
   threads_ = std::max(1, Context::num_threads());
-  const long per_image = std::max<long>(std::max(col_image_, conv_output_dim_), 1);
-  grad_chunk_ = static_cast<int>(
-      std::max<long>(1, std::min<long>(std::max(num_, 1), kGradChunkFloats / per_image)));
-  long col_images = std::max(std::min(num_, threads_), grad_chunk_);
-  if (is_1x1_ && grad_chunk_ == 1) col_images = 0;  // the input is its own column matrix
+  team_ = threads_;
+  if (!is_1x1_ && threads_ > 1) {
+    const long fit = kColBufferFloats / std::max(col_image_, 1);
+    team_ = static_cast<int>(std::max<long>(2, std::min<long>(threads_, fit)));
+  }
+  // One column matrix per team member (1x1 convolutions use the input itself).
+  const long col_images = is_1x1_ ? 0 : team_;
   col_buffer_.Reshape({static_cast<int>(std::max<long>(1, col_images * col_image_))});
-  pack_buffer_.Reshape({grad_chunk_ > 1 ? grad_chunk_ * conv_output_dim_ : 1});
 }
 
 double BaseConvolutionLayer::ForwardFlops(const BlobVec& bottom, const BlobVec& top) const {
@@ -194,11 +232,15 @@ double BaseConvolutionLayer::ForwardFlops(const BlobVec& bottom, const BlobVec& 
 
 void BaseConvolutionLayer::conv_im2col(const float* input, float* col, int col_ld, int c0,
                                        int c1) const {
-  const int d = num_spatial_axes_;
   long kernel_count = 1;
   for (int k : kernel_shape_) kernel_count *= k;
+  conv_im2col_rows(input, c0, c1, col + static_cast<long>(c0) * kernel_count * col_ld, col_ld);
+}
+
+void BaseConvolutionLayer::conv_im2col_rows(const float* input, int c0, int c1, float* dst,
+                                            int col_ld) const {
+  const int d = num_spatial_axes_;
   const float* im = input + static_cast<long>(c0) * conv_in_spatial_dim_;
-  float* dst = col + static_cast<long>(c0) * kernel_count * col_ld;
   if (!force_nd_im2col_ && d == 2) {
     im2col_cpu(im, c1 - c0, conv_input_spatial_[0], conv_input_spatial_[1], kernel_shape_[0],
                kernel_shape_[1], pad_[0], pad_[1], stride_[0], stride_[1], dilation_[0],
@@ -242,9 +284,9 @@ void BaseConvolutionLayer::forward_gemm(const float* input, const float* weights
   }
   const int out_g = conv_out_channels_ / group_;
   for (int g = 0; g < group_; ++g)
-    cpu_gemm(Trans::No, Trans::No, out_g, S, kernel_dim_, 1.f, weights + g * weight_offset_,
-             cols + static_cast<long>(g) * kernel_dim_ * S, 0.f,
-             output + static_cast<long>(g) * out_g * S);
+    split_gemm(Trans::No, Trans::No, out_g, S, kernel_dim_, weights + g * weight_offset_,
+               cols + static_cast<long>(g) * kernel_dim_ * S, 0.f,
+               output + static_cast<long>(g) * out_g * S, threads);
 }
 
 void BaseConvolutionLayer::backward_gemm(const float* output, const float* weights, float* input,
@@ -253,9 +295,9 @@ void BaseConvolutionLayer::backward_gemm(const float* output, const float* weigh
   float* cols = is_1x1_ ? input : col;
   const int out_g = conv_out_channels_ / group_;
   for (int g = 0; g < group_; ++g)
-    cpu_gemm(Trans::Yes, Trans::No, kernel_dim_, S, out_g, 1.f, weights + g * weight_offset_,
-             output + static_cast<long>(g) * out_g * S, 0.f,
-             cols + static_cast<long>(g) * kernel_dim_ * S);
+    split_gemm(Trans::Yes, Trans::No, kernel_dim_, S, out_g, weights + g * weight_offset_,
+               output + static_cast<long>(g) * out_g * S, 0.f,
+               cols + static_cast<long>(g) * kernel_dim_ * S, threads);
   if (is_1x1_) return;
   const int channels = conv_in_channels_;
   const long plane = conv_in_spatial_dim_;
@@ -285,7 +327,7 @@ void BaseConvolutionLayer::forward_batch(const float* input, const float* weight
   float* col_base = col_buffer_.mutable_cpu_data();
   const int T = threads_;
   if (T > 1 && num_ >= T) {
-#pragma omp parallel num_threads(T)
+#pragma omp parallel num_threads(team_)
     {
       float* col =
           is_1x1_ ? nullptr : col_base + static_cast<long>(omp_get_thread_num()) * col_image_;
@@ -310,7 +352,7 @@ void BaseConvolutionLayer::backward_data_batch(const float* output, const float*
   float* col_base = col_buffer_.mutable_cpu_data();
   const int T = threads_;
   if (T > 1 && num_ >= T) {
-#pragma omp parallel num_threads(T)
+#pragma omp parallel num_threads(team_)
     {
       float* col =
           is_1x1_ ? nullptr : col_base + static_cast<long>(omp_get_thread_num()) * col_image_;
@@ -332,61 +374,63 @@ void BaseConvolutionLayer::backward_data_batch(const float* output, const float*
 
 void BaseConvolutionLayer::weight_grad_batch(const float* input, const float* output,
                                              float* weight_diff) {
+  // The weight gradient of each group is cut into tiles: a block of input channels (the
+  // columns of dW that come from their im2col rows, about kGemmBlock of them) times a block
+  // of output channels. A tile runs through the images in order: im2col of its channels
+  // only, into the running thread's buffer, then one GEMM that adds the image's share.
+  // The tiling depends on the shapes alone and each tile is computed by one thread, so
+  // every element sees the same operations whatever the thread count.
   const int S = conv_out_spatial_dim_;
-  const int T = threads_;
   const int out_g = conv_out_channels_ / group_;
-  float* col = col_buffer_.mutable_cpu_data();
-  float* pack = pack_buffer_.mutable_cpu_data();
-  for (int n0 = 0; n0 < num_; n0 += grad_chunk_) {
-    const int b = std::min(grad_chunk_, num_ - n0);
-    const long ld = static_cast<long>(b) * S;
-    const float* cols;
-    const float* outs;
-    if (b == 1) {
-      const float* in = input + static_cast<long>(n0) * conv_input_dim_;
-      outs = output + static_cast<long>(n0) * conv_output_dim_;
+  const int cin_g = conv_in_channels_ / group_;
+  const int kpc = kernel_dim_ / cin_g;  // im2col rows per channel: prod(kernel)
+  const int cblocks = std::max(1, std::min(cin_g, (kernel_dim_ + kGemmBlock - 1) / kGemmBlock));
+  const int cb = (cin_g + cblocks - 1) / cblocks;
+  const int cblocks_used = (cin_g + cb - 1) / cb;
+  // Few channel blocks (first layers): split the output channels too, for parallelism.
+  const int mblocks = cblocks_used >= 4
+                          ? 1
+                          : std::max(1, std::min((4 + cblocks_used - 1) / cblocks_used, out_g / 8));
+  const int mb = (out_g + mblocks - 1) / mblocks;
+  const int tiles = group_ * cblocks_used * mblocks;
+  float* col_base = col_buffer_.mutable_cpu_data();
+  auto tile = [&](int t, float* buf) {
+    const int g = t / (cblocks_used * mblocks);
+    const int r = t % (cblocks_used * mblocks);
+    const int c0 = (r / mblocks) * cb, c1 = std::min(cin_g, c0 + cb);
+    const int m0 = (r % mblocks) * mb, m1 = std::min(out_g, m0 + mb);
+    if (m1 <= m0 || c1 <= c0) return;
+    const int rows = (c1 - c0) * kpc;
+    const int cabs = g * cin_g + c0;
+    float* dw = weight_diff + static_cast<long>(g) * weight_offset_ +
+                static_cast<long>(m0) * kernel_dim_ + static_cast<long>(c0) * kpc;
+    for (int n = 0; n < num_; ++n) {
+      const float* in = input + static_cast<long>(n) * conv_input_dim_;
+      const float* cols;
       if (is_1x1_) {
-        cols = in;
+        cols = in + static_cast<long>(cabs) * S;
       } else {
-        const int channels = conv_in_channels_;
-        if (T > 1 && channels > 1 && col_image_ >= kParallelIm2colFloats) {
-#pragma omp parallel for num_threads(T) schedule(static)
-          for (int c = 0; c < channels; ++c) conv_im2col(in, col, S, c, c + 1);
-        } else {
-          conv_im2col(in, col, S, 0, channels);
-        }
-        cols = col;
+        conv_im2col_rows(in, cabs, cabs + (c1 - c0), buf, S);
+        cols = buf;
       }
-    } else {
-      // Lay the chunk's columns side by side (image j at column j*S) and pack the conv
-      // outputs the same way, so one GEMM sums over every position of every image.
-      const int cin = conv_in_channels_;
-      const int cout = conv_out_channels_;
-      const long items = static_cast<long>(b) * cin;
-      const int in_dim = conv_input_dim_;
-#pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
-      for (long it = 0; it < items; ++it) {
-        const int j = static_cast<int>(it / cin), c = static_cast<int>(it % cin);
-        conv_im2col(input + static_cast<long>(n0 + j) * in_dim, col + static_cast<long>(j) * S,
-                    static_cast<int>(ld), c, c + 1);
-      }
-      const long rows = static_cast<long>(b) * cout;
-      const int out_dim = conv_output_dim_;
-#pragma omp parallel for num_threads(T) schedule(static) if (T > 1)
-      for (long it = 0; it < rows; ++it) {
-        const int j = static_cast<int>(it / cout), o = static_cast<int>(it % cout);
-        std::memcpy(pack + o * ld + static_cast<long>(j) * S,
-                    output + static_cast<long>(n0 + j) * out_dim + static_cast<long>(o) * S,
-                    sizeof(float) * S);
-      }
-      cols = col;
-      outs = pack;
+      const float* dy =
+          output + static_cast<long>(n) * conv_output_dim_ + static_cast<long>(g * out_g + m0) * S;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m1 - m0, rows, S, 1.f, dy, S, cols, S,
+                  1.f, dw, kernel_dim_);
     }
-    for (int g = 0; g < group_; ++g)
-      cpu_gemm(Trans::No, Trans::Yes, out_g, kernel_dim_, static_cast<int>(ld), 1.f,
-               outs + static_cast<long>(g) * out_g * ld,
-               cols + static_cast<long>(g) * kernel_dim_ * ld, 1.f,
-               weight_diff + static_cast<long>(g) * weight_offset_);
+  };
+  if (threads_ > 1) {
+    // A full team even when there are fewer tiles: inside an active parallel region OpenBLAS
+    // stays single-threaded.
+#pragma omp parallel num_threads(team_)
+    {
+      float* buf =
+          is_1x1_ ? nullptr : col_base + static_cast<long>(omp_get_thread_num()) * col_image_;
+#pragma omp for schedule(dynamic, 1)
+      for (int t = 0; t < tiles; ++t) tile(t, buf);
+    }
+  } else {
+    for (int t = 0; t < tiles; ++t) tile(t, col_base);
   }
 }
 

@@ -23,11 +23,14 @@
 // Threading (T = Context::num_threads() at Reshape):
 //   * batches of at least T images: images are split over threads, each with its own
 //     column buffer and single-threaded GEMMs;
-//   * smaller batches: one image at a time, im2col split over channels, threaded GEMM;
-//   * weight gradient: images are taken in chunks of a size that depends only on the
-//     shapes; each chunk's columns are laid side by side so that one (threaded) GEMM with
-//     inner dimension chunk*S accumulates the chunk into dW. No partial sums per thread,
-//     so the result does not depend on the thread count or on timing.
+//   * smaller batches: one image at a time, im2col/col2im split over channels, the GEMM
+//     blocks (below) dealt out over the threads;
+//   * every GEMM is cut into blocks of at most 128 columns that depend on the shapes only,
+//     each computed by OpenBLAS's single-threaded driver; threads only deal out blocks;
+//   * weight gradient: tiles of (input-channel block x output-channel block) of dW, each
+//     accumulated by one thread over the images in order (im2col of the tile's channels
+//     only). No partial sums per thread, so results depend neither on the thread count
+//     nor on timing.
 //   * bias gradient: parallel over output channels, images summed in order.
 #pragma once
 
@@ -64,6 +67,8 @@ class BaseConvolutionLayer : public Layer {
   // --- One image in the conv view ---------------------------------------------------
   // col (rows of `col_ld` floats) = im2col(input) for channels [c0, c1).
   void conv_im2col(const float* input, float* col, int col_ld, int c0, int c1) const;
+  // The same rows written from `dst` on (row 0 = first row of channel c0).
+  void conv_im2col_rows(const float* input, int c0, int c1, float* dst, int col_ld) const;
   // input += col2im(col) for channels [c0, c1).
   void conv_col2im(const float* col, float* input, int col_ld, int c0, int c1) const;
   // output = W * im2col(input); `threads` > 1 splits the im2col over channels.
@@ -112,11 +117,10 @@ class BaseConvolutionLayer : public Layer {
   int conv_input_dim_ = 0, conv_output_dim_ = 0;
   int col_image_ = 0;  // floats of one image's columns (all groups)
   int threads_ = 1;
-  int grad_chunk_ = 1;  // images per weight-gradient GEMM
+  int team_ = 1;  // threads that work on separate column buffers (<= threads_)
 
-  // Column buffer: max(threads, grad_chunk) images; packed conv outputs of one chunk.
+  // Column buffers: one image's columns per team member.
   Blob col_buffer_;
-  Blob pack_buffer_;
 };
 
 }  // namespace crema

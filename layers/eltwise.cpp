@@ -83,11 +83,10 @@ void EltwiseLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
         }
         for (int k = 2; k < num; ++k) {
           const float* xk = x[k];
-          for (int64_t i = begin; i < end; ++i) {
-            if (xk[i] > y[i]) {
-              y[i] = xk[i];
-              idx[i] = k;
-            }
+          for (int64_t i = begin; i < end; ++i) {  // branch-free, so it vectorises
+            const bool greater = xk[i] > y[i];
+            y[i] = greater ? xk[i] : y[i];
+            idx[i] = greater ? k : idx[i];
           }
         }
       });
