@@ -1,4 +1,5 @@
 #include "layers/convolution.hpp"
+#include "layers/engines.hpp"
 
 #include "crema.pb.h"
 #include "crema/im2col.hpp"
@@ -42,6 +43,7 @@ void ConvolutionLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>&
   }
 }
 
-REGISTER_LAYER_CLASS(Convolution);
+// Engine choice (im2col + GEMM, or the direct depthwise kernel) lives in layers/engines.cpp.
+REGISTER_LAYER_CREATOR(Convolution, CreateConvolutionLayer);
 
 }  // namespace crema

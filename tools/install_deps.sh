@@ -11,6 +11,8 @@ packages=(
   libopenblas-openmp-dev
   liblmdb-dev lmdb-utils
   libopencv-dev
+  libhdf5-dev
+  graphviz python3-matplotlib python3-numpy
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist
   python3
