@@ -123,14 +123,16 @@ void Net::Init(const pb::NetParameter& in_param) {
       activation_floats += top_vecs_[layer_id][t]->count();
     }
 
+    // Parameter specs come from the layer's own copy: a layer may add specs at setup
+    // (BatchNorm freezes its statistics with lr_mult 0, as in Caffe).
+    const pb::LayerParameter& own_param = layer.layer_param();
     const int num_param_blobs = static_cast<int>(layer.blobs().size());
-    CREMA_REQUIRE(layer_param->param_size() <= num_param_blobs,
-                  layer.error_prefix() << "has " << layer_param->param_size()
+    CREMA_REQUIRE(own_param.param_size() <= num_param_blobs,
+                  layer.error_prefix() << "has " << own_param.param_size()
                                        << " param {} specs but only " << num_param_blobs
                                        << " parameter blob(s)");
     for (int p = 0; p < num_param_blobs; ++p) {
-      const bool learn =
-          p < layer_param->param_size() ? layer_param->param(p).lr_mult() != 0 : true;
+      const bool learn = p < own_param.param_size() ? own_param.param(p).lr_mult() != 0 : true;
       need_backward |= learn;
       layer.set_param_propagate_down(p, learn);
     }
@@ -263,7 +265,7 @@ int Net::AppendBottom(const pb::NetParameter& param, int layer_id, int bottom_id
 }
 
 void Net::AppendParam(const pb::NetParameter& param, int layer_id, int param_id) {
-  const pb::LayerParameter& layer_param = param.layer(layer_id);
+  const pb::LayerParameter& layer_param = layers_[layer_id]->layer_param();
   static const pb::ParamSpec kDefaultSpec;
   const pb::ParamSpec& spec =
       param_id < layer_param.param_size() ? layer_param.param(param_id) : kDefaultSpec;
