@@ -7,6 +7,7 @@
 #include <cmath>
 #include <iomanip>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "crema.pb.h"
@@ -238,6 +239,20 @@ REGISTER_COMMAND("test", "score a trained model on its TEST-phase data",
                  RunTest);
 
 // ----------------------------------------------------------------------------------------
+// Bytes of host memory the net's blobs actually hold (data and diff, each storage once;
+// memory never touched is never allocated). Layer-internal scratch buffers are not included.
+size_t allocated_bytes(const std::vector<const Blob*>& blobs) {
+  std::set<const SyncedMemory*> seen;
+  size_t bytes = 0;
+  for (const Blob* blob : blobs) {
+    for (const auto* memory : {blob->data().get(), blob->diff().get()}) {
+      if (!memory || memory->head() == SyncedMemory::Head::UNINITIALIZED) continue;
+      if (seen.insert(memory).second) bytes += memory->size();
+    }
+  }
+  return bytes;
+}
+
 double median(std::vector<double> values) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
@@ -315,8 +330,16 @@ int RunTime(const std::vector<std::string>& args) {
         << std::setw(12) << "GFLOP/s" << std::setw(9) << "share\n";
   for (int i = 0; i < num_layers; ++i) {
     const double total = fwd_mean[i] + bwd_mean[i];
-    // Backward of a GEMM layer costs about twice its forward: count 3x forward FLOPs.
-    const double layer_flops = flops[i] * (do_backward && net.layer_need_backward()[i] ? 3 : 1);
+    // For GEMM-shaped layers each gradient (parameters, bottom) costs about one forward.
+    double passes = 1;
+    if (do_backward && net.layer_need_backward()[i]) {
+      bool param_grad = false, bottom_grad = false;
+      for (size_t p = 0; p < layers[i]->blobs().size(); ++p)
+        param_grad |= layers[i]->param_propagate_down(static_cast<int>(p));
+      for (bool b : need_backward[i]) bottom_grad |= b;
+      passes += (param_grad ? 1 : 0) + (bottom_grad ? 1 : 0);
+    }
+    const double layer_flops = flops[i] * passes;
     const double gflops = total > 0 ? layer_flops / (total * 1e6) : 0;
     table << std::left << std::setw(24) << net.layer_names()[i] << std::setw(16)
           << layers[i]->type() << std::right << std::setprecision(3) << std::setw(12)
@@ -343,6 +366,12 @@ int RunTime(const std::vector<std::string>& args) {
         << median(iteration_total) << ")\n";
   double total_flops = 0;
   for (double f : flops) total_flops += f;
+  std::vector<const Blob*> activations, parameters;
+  for (const auto& blob : net.blobs()) activations.push_back(blob.get());
+  for (const auto& blob : net.params()) parameters.push_back(blob.get());
+  table << "Peak memory of the net's blobs: activations " << std::setprecision(1)
+        << allocated_bytes(activations) / 1048576.0 << " MiB, parameters "
+        << allocated_bytes(parameters) / 1048576.0 << " MiB (data and gradients)\n";
   table << "Total forward GFLOP per iteration: " << std::setprecision(4) << total_flops / 1e9
         << "\n";
   std::cout << table.str();
