@@ -14,6 +14,7 @@
 #include "crema/io.hpp"
 #include "crema/math_functions.hpp"
 #include "crema/net.hpp"
+#include "crema/progress.hpp"
 #include "crema/signal_handler.hpp"
 #include "crema/solver.hpp"
 #include "tools/command.hpp"
@@ -140,6 +141,8 @@ int RunTrain(const std::vector<std::string>& args) {
   SignalHandler signals(FLAGS_sigint_effect, FLAGS_sighup_effect);
   std::unique_ptr<Solver> solver(CreateSolver(solver_param));
   solver->SetActionFunction([&signals] { return signals.GetRequestedAction(); });
+  TrainingProgress progress(*solver);  // a status line only when stderr is a terminal
+  solver->add_callback(&progress);
 
   // Fine-tuning: --weights, else the solver's own `weights` entries (Caffe's rules).
   std::vector<std::string> weights = split(FLAGS_weights, ',');
@@ -154,6 +157,7 @@ int RunTrain(const std::vector<std::string>& args) {
   LOG(INFO) << "Starting Optimization";
   const auto start = std::chrono::steady_clock::now();
   solver->Solve(FLAGS_snapshot);
+  progress.Finish();  // erase the status line before the summary goes to stdout
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   LOG(INFO) << "Optimization Done in " << std::fixed << std::setprecision(1) << seconds << " s.";

@@ -1,0 +1,108 @@
+// BatchPrefetcher: a producer thread that fills numbered batches (data + label blobs) ahead of
+// the consumer, for data layers whose batch k depends only on k (so any batch can be
+// produced again after a seek).
+//
+//   depth batches circulate between two queues: free -> (producer loads batch n) -> full ->
+//   (consumer takes it; it stays "current" until the next Next() or Seek()) -> free.
+//   Next() returns batch next_index() and starts the thread on first use; Seek(k) stops
+//   the thread, drops what it read ahead and makes the next Next() deliver batch k.
+//
+// The loader runs on the producer thread: load(batch, k) fills *batch (it may Reshape the
+// blobs: the consumer re-reads their shapes) and returns false when it saw stopping() and
+// gave up half-way. A crema::Error it throws is handed to the consumer and rethrown by
+// Next() (and by every later Next() until Seek()); other exceptions are wrapped into a
+// crema::Error prefixed with `error_prefix`.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "crema/blob.hpp"
+#include "crema/common.hpp"
+
+namespace crema {
+
+// FNV-1a: a stable 64-bit hash, for deriving a data layer's RNG stream from its identity.
+inline uint64_t StableHash(const std::string& text) {
+  uint64_t hash = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+// Fisher-Yates with one generator output per step (j = rng() mod (i + 1)), so the result
+// is the same on every platform (std::shuffle's is not specified).
+template <typename T, typename Rng>
+void StableShuffle(std::vector<T>* items, Rng& rng) {
+  for (size_t i = items->size(); i > 1; --i) {
+    const size_t j = static_cast<size_t>(rng() % i);
+    std::swap((*items)[i - 1], (*items)[j]);
+  }
+}
+
+struct PrefetchBatch {
+  Blob data;
+  Blob label;
+  int64_t index = -1;
+  std::exception_ptr error;
+};
+
+class BatchPrefetcher {
+ public:
+  using Loader = std::function<bool(PrefetchBatch* batch, int64_t index)>;
+
+  BatchPrefetcher() = default;
+  ~BatchPrefetcher() { Stop(); }
+  BatchPrefetcher(const BatchPrefetcher&) = delete;
+  BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
+
+  // Stops any running thread and allocates `depth` batches of the given shapes (an empty
+  // label shape leaves the labels unallocated). Next() will deliver batch 0.
+  void Init(int depth, const std::vector<int>& data_shape, const std::vector<int>& label_shape,
+            Loader loader, std::string error_prefix);
+
+  // Waits for batch next_index() and returns it; the previous one is recycled. The batch
+  // stays valid (and unchanged) until the next call to Next(), Seek() or Init().
+  PrefetchBatch* Next();
+  void Seek(int64_t index);
+  int64_t next_index() const { return next_forward_; }
+  // For the loader: true once the consumer wants the thread to end.
+  bool stopping() const { return stop_.load(std::memory_order_relaxed); }
+  void Stop();
+
+  // Convenience for layers: points top[0] (and top[1] when present) at the batch buffers
+  // without copying.
+  static void AliasTops(PrefetchBatch* batch, const BlobVec& top);
+
+ private:
+  void Run();
+
+  std::vector<std::unique_ptr<PrefetchBatch>> batches_;
+  std::deque<PrefetchBatch*> free_;
+  std::deque<PrefetchBatch*> full_;
+  PrefetchBatch* current_ = nullptr;
+  Loader loader_;
+  std::string error_prefix_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  bool running_ = false;
+  int64_t next_load_ = 0;
+  int64_t next_forward_ = 0;
+  std::exception_ptr failed_;
+};
+
+}  // namespace crema
