@@ -270,10 +270,16 @@ int RunTime(const std::vector<std::string>& args) {
   select_device(parse_gpu_ids(FLAGS_gpu));
   const Phase phase = parse_phase(FLAGS_phase, Phase::TRAIN);
   Net net(FLAGS_model, phase, FLAGS_level, split(FLAGS_stage, ','));
-  // Random inputs (weights are random too: fillers), so timings see realistic data.
+  // Random 0/1 inputs (weights are random too: fillers): the timing does not depend on the
+  // values, and 0/1 is valid for every kind of input: pixels, class labels, Embed indices
+  // and sequence-continuation markers.
+  std::vector<int> bits;
   for (Blob* input : net.input_blobs()) {
     Context::reseed(7, 0);
-    cpu_rng_gaussian(input->count(), 0.f, 1.f, input->mutable_cpu_data());
+    bits.resize(input->count());
+    cpu_rng_bernoulli(input->count(), 0.5f, bits.data());
+    float* data = input->mutable_cpu_data();
+    for (int i = 0; i < input->count(); ++i) data[i] = static_cast<float>(bits[i]);
   }
   const int num_layers = net.num_layers();
   const auto& layers = net.layers();
@@ -284,7 +290,9 @@ int RunTime(const std::vector<std::string>& args) {
 
   LOG(INFO) << "Performing a warm-up Forward" << (do_backward ? " and Backward" : "") << ".";
   net.Forward();
-  if (do_backward) net.Backward();
+  if (do_backward)
+    for (int i = num_layers - 1; i >= 0; --i)
+      layers[i]->Backward(tops[i], need_backward[i], bottoms[i]);
 
   using clock = std::chrono::steady_clock;
   auto ms_since = [](clock::time_point t) {
@@ -304,7 +312,9 @@ int RunTime(const std::vector<std::string>& args) {
     if (do_backward) {
       for (int i = num_layers - 1; i >= 0; --i) {
         const auto t = clock::now();
-        if (net.layer_need_backward()[i]) layers[i]->Backward(tops[i], need_backward[i], bottoms[i]);
+        // Every layer runs its backward, as Caffe's `time` does, so a deploy net (no loss)
+        // still reports the cost of its parameter gradients.
+        layers[i]->Backward(tops[i], need_backward[i], bottoms[i]);
         backward_ms[i].push_back(ms_since(t));
         backward_sum += backward_ms[i].back();
       }
@@ -336,7 +346,7 @@ int RunTime(const std::vector<std::string>& args) {
     const double total = fwd_mean[i] + bwd_mean[i];
     // For GEMM-shaped layers each gradient (parameters, bottom) costs about one forward.
     double passes = 1;
-    if (do_backward && net.layer_need_backward()[i]) {
+    if (do_backward) {
       bool param_grad = false, bottom_grad = false;
       for (size_t p = 0; p < layers[i]->blobs().size(); ++p)
         param_grad |= layers[i]->param_propagate_down(static_cast<int>(p));
@@ -388,7 +398,8 @@ int RunTime(const std::vector<std::string>& args) {
 REGISTER_COMMAND("time", "time a net's forward and backward passes, layer by layer",
                  "crema time --model NET.prototxt [--iterations 50] [--phase TRAIN|TEST] "
                  "[--gpu ID] [--threads N]\n\n"
-                 "Random weights (fillers) and random inputs. Prints per-layer forward and "
+                 "Random weights (fillers) and random 0/1 inputs. Every layer runs its "
+                 "backward (as Caffe's time does).\nPrints per-layer forward and "
                  "backward milliseconds, FLOPs, achieved GFLOP/s and each layer's share.",
                  RunTime);
 
