@@ -84,10 +84,12 @@ std::string ReadFileMaybeGzip(const std::string& path) {
   return bytes;
 }
 
-MnistConversion ConvertMnistToLmdb(const std::string& images_path, const std::string& labels_path,
-                                   const std::string& db_path) {
-  const std::string images = ReadFileMaybeGzip(images_path);
-  const std::string labels = ReadFileMaybeGzip(labels_path);
+MnistDataset ReadMnist(const std::string& images_path, const std::string& labels_path) {
+  MnistDataset data;
+  data.images = ReadFileMaybeGzip(images_path);
+  data.labels = ReadFileMaybeGzip(labels_path);
+  const std::string& images = data.images;
+  const std::string& labels = data.labels;
   const uint32_t num_images = CheckHeader(images, images_path, kImageMagic, 16, "image");
   const uint32_t num_labels = CheckHeader(labels, labels_path, kLabelMagic, 8, "label");
   const uint32_t rows = ReadBigEndian32(images, 8);
@@ -107,26 +109,35 @@ MnistConversion ConvertMnistToLmdb(const std::string& images_path, const std::st
   CREMA_REQUIRE(num_images == num_labels, "'" << images_path << "' holds " << num_images
                                               << " images but '" << labels_path << "' holds "
                                               << num_labels << " labels");
+  data.count = num_images;
+  data.rows = rows;
+  data.cols = cols;
+  return data;
+}
 
+MnistConversion ConvertMnistToLmdb(const std::string& images_path, const std::string& labels_path,
+                                   const std::string& db_path) {
+  const MnistDataset data = ReadMnist(images_path, labels_path);
+  const uint64_t pixels = uint64_t{data.rows} * data.cols;
   LMDBWriter writer(db_path, /*commit_every=*/1000);
   pb::Datum datum;
   datum.set_channels(1);
-  datum.set_height(static_cast<int>(rows));
-  datum.set_width(static_cast<int>(cols));
+  datum.set_height(static_cast<int>(data.rows));
+  datum.set_width(static_cast<int>(data.cols));
   std::string value;
   char key[32];
-  for (uint32_t i = 0; i < num_images; ++i) {
-    datum.set_data(images.data() + 16 + i * pixels, pixels);
-    datum.set_label(static_cast<unsigned char>(labels[8 + i]));
+  for (uint32_t i = 0; i < data.count; ++i) {
+    datum.set_data(data.image(i), pixels);
+    datum.set_label(data.label(i));
     datum.SerializeToString(&value);
     std::snprintf(key, sizeof(key), "%08u", i);
     writer.Put(key, value);
   }
   writer.Close();
   MnistConversion result;
-  result.items = num_images;
-  result.rows = static_cast<int>(rows);
-  result.cols = static_cast<int>(cols);
+  result.items = data.count;
+  result.rows = static_cast<int>(data.rows);
+  result.cols = static_cast<int>(data.cols);
   return result;
 }
 

@@ -10,32 +10,16 @@
 #include "crema.pb.h"
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::ErrorOf;
+using testing::MakeLayer;
+using testing::SetValues;
+
 using Shape = std::vector<int>;
-
-std::shared_ptr<Layer> Make(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
-template <typename F>
-std::string ErrorOf(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-void Set(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
 
 // Five samples, three classes:
 //   A [0.5 0.5 0.1] label 1: class 0 ties with the label -> ranked above it: top-1 miss,
@@ -48,14 +32,14 @@ struct AccuracyCase {
   Blob scores{Shape{5, 3}};
   Blob labels{Shape{5}};
   AccuracyCase() {
-    Set(&scores, {0.5f, 0.5f, 0.1f, 0.2f, 0.3f, 0.3f, 0.1f, 0.7f, 0.2f, 0.3f, 0.3f, 0.3f, 0.9f,
-                  0.05f, 0.05f});
-    Set(&labels, {1, 0, 2, 7, 0});
+    SetValues(&scores, {0.5f, 0.5f, 0.1f, 0.2f, 0.3f, 0.3f, 0.1f, 0.7f, 0.2f, 0.3f, 0.3f, 0.3f,
+                        0.9f, 0.05f, 0.05f});
+    SetValues(&labels, {1, 0, 2, 7, 0});
   }
 };
 
 TEST(AccuracyLayer, Top1WithTiesAndIgnore) {
-  auto layer = Make("name: 'acc' type: 'Accuracy' accuracy_param { ignore_label: 7 }");
+  auto layer = MakeLayer("name: 'acc' type: 'Accuracy' accuracy_param { ignore_label: 7 }");
   EXPECT_STREQ(layer->type(), "Accuracy");
   AccuracyCase c;
   Blob top;
@@ -66,7 +50,8 @@ TEST(AccuracyLayer, Top1WithTiesAndIgnore) {
 }
 
 TEST(AccuracyLayer, Top2WithTiesAndIgnore) {
-  auto layer = Make("name: 'acc' type: 'Accuracy' accuracy_param { top_k: 2 ignore_label: 7 }");
+  auto layer =
+      MakeLayer("name: 'acc' type: 'Accuracy' accuracy_param { top_k: 2 ignore_label: 7 }");
   AccuracyCase c;
   Blob top, per_class;
   layer->SetUp({&c.scores, &c.labels}, {&top, &per_class});
@@ -83,7 +68,7 @@ TEST(AccuracyLayer, Top2WithTiesAndIgnore) {
 }
 
 TEST(AccuracyLayer, WithoutIgnoreLabelTheLabelIsChecked) {
-  auto layer = Make("name: 'acc5' type: 'Accuracy'");
+  auto layer = MakeLayer("name: 'acc5' type: 'Accuracy'");
   AccuracyCase c;
   Blob top;
   layer->SetUp({&c.scores, &c.labels}, {&top});
@@ -93,10 +78,10 @@ TEST(AccuracyLayer, WithoutIgnoreLabelTheLabelIsChecked) {
 }
 
 TEST(AccuracyLayer, PerClassWithUnseenClass) {
-  auto layer = Make("name: 'acc' type: 'Accuracy'");
+  auto layer = MakeLayer("name: 'acc' type: 'Accuracy'");
   Blob scores(Shape{2, 4}), labels(Shape{2}), top, per_class;
-  Set(&scores, {1, 0, 0, 0, 0, 0, 3, 1});
-  Set(&labels, {0, 3});
+  SetValues(&scores, {1, 0, 0, 0, 0, 0, 3, 1});
+  SetValues(&labels, {0, 3});
   layer->SetUp({&scores, &labels}, {&top, &per_class});
   layer->Forward({&scores, &labels}, {&top, &per_class});
   EXPECT_FLOAT_EQ(top.cpu_data()[0], 0.5f);
@@ -106,41 +91,41 @@ TEST(AccuracyLayer, PerClassWithUnseenClass) {
 
 TEST(AccuracyLayer, SpatialLabels) {
   // (N=1, C=3, H=1, W=2): labels per pixel along axis 1.
-  auto layer = Make("name: 'acc' type: 'Accuracy'");
+  auto layer = MakeLayer("name: 'acc' type: 'Accuracy'");
   Blob scores(Shape{1, 3, 1, 2}), labels(Shape{1, 1, 1, 2}), top;
   // pixel 0: [0.1 0.8 0.1] -> argmax 1; pixel 1: [0.6 0.3 0.1] -> argmax 0
-  Set(&scores, {0.1f, 0.6f, 0.8f, 0.3f, 0.1f, 0.1f});
-  Set(&labels, {1, 2});
+  SetValues(&scores, {0.1f, 0.6f, 0.8f, 0.3f, 0.1f, 0.1f});
+  SetValues(&labels, {1, 2});
   layer->SetUp({&scores, &labels}, {&top});
   layer->Forward({&scores, &labels}, {&top});
   EXPECT_FLOAT_EQ(top.cpu_data()[0], 0.5f);
 }
 
 TEST(AccuracyLayer, LastAxis) {
-  auto layer = Make("name: 'acc' type: 'Accuracy' accuracy_param { axis: -1 }");
+  auto layer = MakeLayer("name: 'acc' type: 'Accuracy' accuracy_param { axis: -1 }");
   Blob scores(Shape{2, 2, 3}), labels(Shape{2, 2}), top;
-  Set(&scores, {0, 1, 2, 5, 4, 3, 1, 1, 0, 0, 0, 9});
-  Set(&labels, {2, 0, 0, 1});  // hit, hit, miss (tie), miss
+  SetValues(&scores, {0, 1, 2, 5, 4, 3, 1, 1, 0, 0, 0, 9});
+  SetValues(&labels, {2, 0, 0, 1});  // hit, hit, miss (tie), miss
   layer->SetUp({&scores, &labels}, {&top});
   layer->Forward({&scores, &labels}, {&top});
   EXPECT_FLOAT_EQ(top.cpu_data()[0], 0.5f);
 }
 
 TEST(AccuracyLayer, AllIgnoredGivesZero) {
-  auto layer = Make("name: 'acc' type: 'Accuracy' accuracy_param { ignore_label: 0 }");
+  auto layer = MakeLayer("name: 'acc' type: 'Accuracy' accuracy_param { ignore_label: 0 }");
   Blob scores(Shape{2, 3}), labels(Shape{2}), top;
-  Set(&scores, {1, 2, 3, 4, 5, 6});
-  Set(&labels, {0, 0});
+  SetValues(&scores, {1, 2, 3, 4, 5, 6});
+  SetValues(&labels, {0, 0});
   layer->SetUp({&scores, &labels}, {&top});
   layer->Forward({&scores, &labels}, {&top});
   EXPECT_EQ(top.cpu_data()[0], 0.f);
 }
 
 TEST(AccuracyLayer, BackwardThrows) {
-  auto layer = Make("name: 'acc3' type: 'Accuracy'");
+  auto layer = MakeLayer("name: 'acc3' type: 'Accuracy'");
   Blob scores(Shape{2, 3}), labels(Shape{2}), top;
-  Set(&scores, {1, 2, 3, 4, 5, 6});
-  Set(&labels, {0, 1});
+  SetValues(&scores, {1, 2, 3, 4, 5, 6});
+  SetValues(&labels, {0, 1});
   layer->SetUp({&scores, &labels}, {&top});
   layer->Forward({&scores, &labels}, {&top});
   EXPECT_NO_THROW(layer->Backward({&top}, {false, false}, {&scores, &labels}));
@@ -152,13 +137,13 @@ TEST(AccuracyLayer, BackwardThrows) {
 
 TEST(AccuracyLayer, BadParameters) {
   Blob scores(Shape{2, 3}), labels(Shape{2}), top;
-  auto big_k = Make("name: 'acc_k' type: 'Accuracy' accuracy_param { top_k: 4 }");
+  auto big_k = MakeLayer("name: 'acc_k' type: 'Accuracy' accuracy_param { top_k: 4 }");
   std::string msg = ErrorOf([&] { big_k->SetUp({&scores, &labels}, {&top}); });
   EXPECT_NE(msg.find("acc_k"), std::string::npos) << msg;
   EXPECT_NE(msg.find("top_k"), std::string::npos) << msg;
 
   Blob wrong_labels(Shape{3});
-  auto layer = Make("name: 'acc_n' type: 'Accuracy'");
+  auto layer = MakeLayer("name: 'acc_n' type: 'Accuracy'");
   msg = ErrorOf([&] { layer->SetUp({&scores, &wrong_labels}, {&top}); });
   EXPECT_NE(msg.find("acc_n"), std::string::npos) << msg;
   EXPECT_NE(msg.find(scores.shape_string()), std::string::npos) << msg;

@@ -19,22 +19,15 @@
 #include "crema/layer_registry.hpp"
 #include "crema/net.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::MakeLayer;
+using testing::SetValues;
+
 using Shape = std::vector<int>;
-
-std::shared_ptr<Layer> Make(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
-void SetData(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
 
 // Reference TRAIN forward: per channel mean and biased variance over N and spatial.
 void ReferenceTrain(const Blob& x, float eps, std::vector<float>* y, std::vector<double>* mean,
@@ -63,11 +56,11 @@ void ReferenceTrain(const Blob& x, float eps, std::vector<float>* y, std::vector
 }
 
 TEST(BatchNormLayer, TrainHandExampleAndRunningSums) {
-  auto layer = Make("name: 'bn' type: 'BatchNorm'");  // phase TRAIN: batch statistics
+  auto layer = MakeLayer("name: 'bn' type: 'BatchNorm'");  // phase TRAIN: batch statistics
   EXPECT_STREQ(layer->type(), "BatchNorm");
   Blob x(Shape{4, 2}), y;
   // channel 0: 1 2 3 4 (mean 2.5, var 1.25); channel 1: 2 2 2 6 (mean 3, var 3)
-  SetData(&x, {1.f, 2.f, 2.f, 2.f, 3.f, 2.f, 4.f, 6.f});
+  SetValues(&x, {1.f, 2.f, 2.f, 2.f, 3.f, 2.f, 4.f, 6.f});
   layer->SetUp({&x}, {&y});
   ASSERT_EQ(layer->blobs().size(), 3u);
   EXPECT_EQ(layer->blobs()[0]->shape(), Shape{2});
@@ -106,14 +99,14 @@ TEST(BatchNormLayer, TrainHandExampleAndRunningSums) {
 }
 
 TEST(BatchNormLayer, MovingAverageFractionAndEps) {
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'bn' type: 'BatchNorm' batch_norm_param { moving_average_fraction: 0.5 eps: 0.1 }");
   Blob x(Shape{2, 1}), y;
-  SetData(&x, {1.f, 3.f});  // mean 2, var 1
+  SetValues(&x, {1.f, 3.f});  // mean 2, var 1
   layer->SetUp({&x}, {&y});
   layer->Forward({&x}, {&y});
   EXPECT_NEAR(y.cpu_data()[0], -1.f / std::sqrt(1.1f), 1e-6);
-  SetData(&x, {0.f, 4.f});  // mean 2, var 4
+  SetValues(&x, {0.f, 4.f});  // mean 2, var 4
   layer->Forward({&x}, {&y});
   EXPECT_FLOAT_EQ(layer->blobs()[2]->cpu_data()[0], 1.5f);
   EXPECT_FLOAT_EQ(layer->blobs()[0]->cpu_data()[0], 2.f + 0.5f * 2.f);
@@ -121,7 +114,7 @@ TEST(BatchNormLayer, MovingAverageFractionAndEps) {
 }
 
 TEST(BatchNormLayer, TrainForward4DMatchesReference) {
-  auto layer = Make("name: 'bn' type: 'BatchNorm'");
+  auto layer = MakeLayer("name: 'bn' type: 'BatchNorm'");
   Blob x(Shape{3, 4, 2, 3}), y;
   testing::FillGaussian(&x, 2.f, 1);
   for (int i = 0; i < x.count(); ++i) x.mutable_cpu_data()[i] += static_cast<float>(i % 5);
@@ -139,14 +132,14 @@ TEST(BatchNormLayer, TrainForward4DMatchesReference) {
 }
 
 TEST(BatchNormLayer, TestPhaseUsesGlobalStats) {
-  auto layer = Make("name: 'bn' type: 'BatchNorm' phase: TEST");
+  auto layer = MakeLayer("name: 'bn' type: 'BatchNorm' phase: TEST");
   Blob x(Shape{2, 2, 1, 2}), y;
-  SetData(&x, {1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f, 8.f});
+  SetValues(&x, {1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f, 8.f});
   layer->SetUp({&x}, {&y});
   // Stored sums with factor 2: mean (1, 4), variance (0.25, 9).
-  SetData(layer->blobs()[0].get(), {2.f, 8.f});
-  SetData(layer->blobs()[1].get(), {0.5f, 18.f});
-  SetData(layer->blobs()[2].get(), {2.f});
+  SetValues(layer->blobs()[0].get(), {2.f, 8.f});
+  SetValues(layer->blobs()[1].get(), {0.5f, 18.f});
+  SetValues(layer->blobs()[2].get(), {2.f});
   layer->Forward({&x}, {&y});
   const float eps = 1e-5f;
   for (int n = 0; n < 2; ++n)
@@ -166,42 +159,43 @@ TEST(BatchNormLayer, TestPhaseUsesGlobalStats) {
 }
 
 TEST(BatchNormLayer, UseGlobalStatsOverridesThePhase) {
-  auto layer =
-      Make("name: 'bn' type: 'BatchNorm' phase: TEST batch_norm_param { use_global_stats: false }");
+  auto layer = MakeLayer(
+      "name: 'bn' type: 'BatchNorm' phase: TEST batch_norm_param { use_global_stats: false }");
   Blob x(Shape{2, 1}), y;
-  SetData(&x, {1.f, 3.f});
+  SetValues(&x, {1.f, 3.f});
   layer->SetUp({&x}, {&y});
   layer->Forward({&x}, {&y});
   EXPECT_NEAR(y.cpu_data()[0], -1.f / std::sqrt(1.f + 1e-5f), 1e-6);
   EXPECT_EQ(layer->blobs()[2]->cpu_data()[0], 1.f);
-  auto global = Make("name: 'bn' type: 'BatchNorm' batch_norm_param { use_global_stats: true }");
+  auto global =
+      MakeLayer("name: 'bn' type: 'BatchNorm' batch_norm_param { use_global_stats: true }");
   global->SetUp({&x}, {&y});
   global->Forward({&x}, {&y});
   EXPECT_EQ(global->blobs()[2]->cpu_data()[0], 0.f);
 }
 
 TEST(BatchNormLayer, GradientTrain) {
-  auto layer = Make("name: 'bn' type: 'BatchNorm'");
+  auto layer = MakeLayer("name: 'bn' type: 'BatchNorm'");
   Blob x(Shape{2, 3, 2, 2}), y;
   testing::FillGaussian(&x, 1.f, 2);
   testing::GradientChecker().Check(layer.get(), {&x}, {&y});
 }
 
 TEST(BatchNormLayer, GradientTrain2D) {
-  auto layer = Make("name: 'bn' type: 'BatchNorm' batch_norm_param { eps: 0.01 }");
+  auto layer = MakeLayer("name: 'bn' type: 'BatchNorm' batch_norm_param { eps: 0.01 }");
   Blob x(Shape{5, 3}), y;
   testing::FillGaussian(&x, 1.5f, 3);
   testing::GradientChecker().Check(layer.get(), {&x}, {&y});
 }
 
 TEST(BatchNormLayer, GradientGlobalStats) {
-  auto layer = Make("name: 'bn' type: 'BatchNorm' phase: TEST");
+  auto layer = MakeLayer("name: 'bn' type: 'BatchNorm' phase: TEST");
   Blob x(Shape{2, 3, 2}), y;
   testing::FillGaussian(&x, 1.f, 4);
   layer->SetUp({&x}, {&y});
-  SetData(layer->blobs()[0].get(), {0.3f, -0.6f, 1.2f});
-  SetData(layer->blobs()[1].get(), {1.5f, 0.9f, 3.f});
-  SetData(layer->blobs()[2].get(), {1.5f});
+  SetValues(layer->blobs()[0].get(), {0.3f, -0.6f, 1.2f});
+  SetValues(layer->blobs()[1].get(), {1.5f, 0.9f, 3.f});
+  SetValues(layer->blobs()[2].get(), {1.5f});
   testing::GradientChecker().Check(layer.get(), {&x}, {&y});
   // dx = dy / sqrt(var + eps) exactly.
   for (int i = 0; i < y.count(); ++i) y.mutable_cpu_diff()[i] = 1.f;
@@ -217,12 +211,12 @@ void ExpectInPlaceMatches(const std::string& text) {
   for (int i = 0; i < x.count(); ++i) dtop[i] = std::sin(0.7f * i);
   auto prepare = [](Layer* layer) {
     if (layer->phase() == Phase::TEST) {
-      SetData(layer->blobs()[0].get(), {0.5f, -1.f});
-      SetData(layer->blobs()[1].get(), {2.f, 0.5f});
-      SetData(layer->blobs()[2].get(), {1.f});
+      SetValues(layer->blobs()[0].get(), {0.5f, -1.f});
+      SetValues(layer->blobs()[1].get(), {2.f, 0.5f});
+      SetValues(layer->blobs()[2].get(), {1.f});
     }
   };
-  auto separate = Make(text);
+  auto separate = MakeLayer(text);
   Blob bottom(x.shape()), top;
   bottom.CopyFrom(x);
   separate->SetUp({&bottom}, {&top});
@@ -231,7 +225,7 @@ void ExpectInPlaceMatches(const std::string& text) {
   std::copy(dtop.begin(), dtop.end(), top.mutable_cpu_diff());
   separate->Backward({&top}, {true}, {&bottom});
 
-  auto inplace = Make(text);
+  auto inplace = MakeLayer(text);
   Blob blob(x.shape());
   blob.CopyFrom(x);
   inplace->SetUp({&blob}, {&blob});
@@ -260,7 +254,7 @@ TEST(BatchNormLayer, ThreadsAgree) {
   std::vector<float> out[2], grad[2], stats[2];
   for (int run = 0; run < 2; ++run) {
     Context::set_num_threads(run + 1);
-    auto layer = Make("name: 'bn' type: 'BatchNorm'");
+    auto layer = MakeLayer("name: 'bn' type: 'BatchNorm'");
     Blob x(Shape{8, 16, 40, 40}), y;
     testing::FillGaussian(&x, 1.f, 6);
     layer->SetUp({&x}, {&y});
@@ -278,14 +272,15 @@ TEST(BatchNormLayer, ThreadsAgree) {
 }
 
 TEST(BatchNormLayer, StatisticsArePinnedToLrMultZero) {
-  auto layer = Make("name: 'bn' type: 'BatchNorm'");
+  auto layer = MakeLayer("name: 'bn' type: 'BatchNorm'");
   Blob x(Shape{2, 3}), y;
   layer->SetUp({&x}, {&y});
   ASSERT_EQ(layer->layer_param().param_size(), 3);
   for (int p = 0; p < 3; ++p) EXPECT_EQ(layer->layer_param().param(p).lr_mult(), 0.f);
   // Explicit lr_mult 0 is fine, anything else is an error naming the layer.
-  Make("name: 'bn' type: 'BatchNorm' param { lr_mult: 0 } param { lr_mult: 0 }")->SetUp({&x}, {&y});
-  auto bad = Make("name: 'bad' type: 'BatchNorm' param { lr_mult: 0 } param { lr_mult: 1 }");
+  MakeLayer("name: 'bn' type: 'BatchNorm' param { lr_mult: 0 } param { lr_mult: 0 }")
+      ->SetUp({&x}, {&y});
+  auto bad = MakeLayer("name: 'bad' type: 'BatchNorm' param { lr_mult: 0 } param { lr_mult: 1 }");
   try {
     bad->SetUp({&x}, {&y});
     FAIL() << "expected crema::Error";
@@ -299,7 +294,7 @@ TEST(BatchNormLayer, BadWeightsAndShapes) {
   Blob x(Shape{2, 3, 2}), y;
   auto expect_error = [&](const std::string& text, const std::string& part, Blob* bottom) {
     try {
-      auto layer = Make(text);
+      auto layer = MakeLayer(text);
       layer->SetUp({bottom}, {&y});
       FAIL() << "expected crema::Error for " << text;
     } catch (const Error& e) {
@@ -318,7 +313,7 @@ TEST(BatchNormLayer, BadWeightsAndShapes) {
       " blobs { shape { dim: 2 } data: 0 data: 0 } blobs { shape { dim: 1 } data: 1 }",
       "3 channels", &x);
   // The channel count may not change after setup.
-  auto layer = Make("name: 'bad' type: 'BatchNorm'");
+  auto layer = MakeLayer("name: 'bad' type: 'BatchNorm'");
   layer->SetUp({&x}, {&y});
   Blob other(Shape{2, 4, 2});
   EXPECT_THROW(layer->Forward({&other}, {&y}), Error);

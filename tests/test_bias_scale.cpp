@@ -13,17 +13,14 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
-using Shape = std::vector<int>;
+using testing::MakeLayer;
 
-std::shared_ptr<Layer> Make(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
+using Shape = std::vector<int>;
 
 // The index into a parameter of shape x.shape[axis, axis + p_axes) for flat index i of x.
 int ParamIndex(const Blob& x, int axis, int p_axes, int i) {
@@ -47,7 +44,8 @@ void ExpectError(const std::function<void()>& f, const std::string& part) {
 // Bias
 
 TEST(BiasLayer, ForwardLearned) {
-  auto layer = Make("name: 'bias' type: 'Bias' bias_param { filler { type: 'gaussian' std: 1 } }");
+  auto layer =
+      MakeLayer("name: 'bias' type: 'Bias' bias_param { filler { type: 'gaussian' std: 1 } }");
   EXPECT_STREQ(layer->type(), "Bias");
   Blob x(Shape{2, 3, 4}), y;
   testing::FillGaussian(&x, 1.f, 1);
@@ -61,7 +59,7 @@ TEST(BiasLayer, ForwardLearned) {
 }
 
 TEST(BiasLayer, DefaultFillerIsZero) {
-  auto layer = Make("name: 'bias' type: 'Bias' bias_param { axis: 0 num_axes: -1 }");
+  auto layer = MakeLayer("name: 'bias' type: 'Bias' bias_param { axis: 0 num_axes: -1 }");
   Blob x(Shape{2, 3}), y;
   layer->SetUp({&x}, {&y});
   EXPECT_EQ(layer->blobs()[0]->shape(), (Shape{2, 3}));
@@ -79,7 +77,7 @@ TEST(BiasLayer, ForwardSecondBottomAxes) {
         Case{"bias_param { axis: -1 }", {5}, 3}, Case{"bias_param { axis: 2 }", {4, 5}, 2},
         Case{"bias_param { axis: 3 }", {}, 0}}) {
     SCOPED_TRACE(c.param);
-    auto layer = Make("name: 'bias' type: 'Bias' " + c.param);
+    auto layer = MakeLayer("name: 'bias' type: 'Bias' " + c.param);
     Blob x(Shape{2, 3, 4, 5}), b(c.bias_shape), y;
     testing::FillGaussian(&x, 1.f, 2);
     testing::FillGaussian(&b, 1.f, 3);
@@ -93,14 +91,14 @@ TEST(BiasLayer, ForwardSecondBottomAxes) {
 }
 
 TEST(BiasLayer, GradientLearned) {
-  auto layer = Make("name: 'bias' type: 'Bias' bias_param { filler { type: 'gaussian' } }");
+  auto layer = MakeLayer("name: 'bias' type: 'Bias' bias_param { filler { type: 'gaussian' } }");
   Blob x(Shape{2, 3, 2, 2}), y;
   testing::FillGaussian(&x, 1.f, 4);
   testing::GradientChecker().Check(layer.get(), {&x}, {&y});
 }
 
 TEST(BiasLayer, GradientSecondBottom) {
-  auto layer = Make("name: 'bias' type: 'Bias' bias_param { axis: 2 num_axes: 2 }");
+  auto layer = MakeLayer("name: 'bias' type: 'Bias' bias_param { axis: 2 num_axes: 2 }");
   Blob x(Shape{2, 3, 2, 2}), b(Shape{2, 2}), y;
   testing::FillGaussian(&x, 1.f, 5);
   testing::FillGaussian(&b, 1.f, 6);
@@ -109,7 +107,7 @@ TEST(BiasLayer, GradientSecondBottom) {
 
 TEST(BiasLayer, InPlace) {
   auto layer =
-      Make("name: 'bias' type: 'Bias' bias_param { filler { type: 'constant' value: 2 } }");
+      MakeLayer("name: 'bias' type: 'Bias' bias_param { filler { type: 'constant' value: 2 } }");
   Blob x(Shape{2, 3}), original(Shape{2, 3});
   testing::FillGaussian(&x, 1.f, 7);
   original.CopyFrom(x);
@@ -128,16 +126,17 @@ TEST(BiasLayer, BadShapes) {
   Blob x(Shape{2, 3, 4}), wrong(Shape{4}), y;
   ExpectError(
       [&] {
-        Make("name: 'bad' type: 'Bias'")->SetUp({&x, &wrong}, {&y});
+        MakeLayer("name: 'bad' type: 'Bias'")->SetUp({&x, &wrong}, {&y});
       },
       "does not match");
-  ExpectError([&] { Make("name: 'bad' type: 'Bias' bias_param { axis: 3 }")->SetUp({&x}, {&y}); },
-              "axis 3");
   ExpectError(
-      [&] { Make("name: 'bad' type: 'Bias' bias_param { num_axes: 3 }")->SetUp({&x}, {&y}); },
+      [&] { MakeLayer("name: 'bad' type: 'Bias' bias_param { axis: 3 }")->SetUp({&x}, {&y}); },
+      "axis 3");
+  ExpectError(
+      [&] { MakeLayer("name: 'bad' type: 'Bias' bias_param { num_axes: 3 }")->SetUp({&x}, {&y}); },
       "past the end");
   ExpectError(
-      [&] { Make("name: 'bad' type: 'Bias' bias_param { num_axes: -2 }")->SetUp({&x}, {&y}); },
+      [&] { MakeLayer("name: 'bad' type: 'Bias' bias_param { num_axes: -2 }")->SetUp({&x}, {&y}); },
       "num_axes");
 }
 
@@ -145,7 +144,7 @@ TEST(BiasLayer, BadShapes) {
 // Scale
 
 TEST(ScaleLayer, DefaultIsIdentityWithCaffeBlobLayout) {
-  auto layer = Make("name: 'scale' type: 'Scale' scale_param { bias_term: true }");
+  auto layer = MakeLayer("name: 'scale' type: 'Scale' scale_param { bias_term: true }");
   EXPECT_STREQ(layer->type(), "Scale");
   Blob x(Shape{2, 3, 2}), y;
   testing::FillGaussian(&x, 1.f, 8);
@@ -160,7 +159,7 @@ TEST(ScaleLayer, DefaultIsIdentityWithCaffeBlobLayout) {
 }
 
 TEST(ScaleLayer, ForwardLearnedWithBias) {
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'scale' type: 'Scale' scale_param { axis: 1 num_axes: 2 bias_term: true "
       "filler { type: 'gaussian' } bias_filler { type: 'uniform' min: -1 max: 1 } }");
   Blob x(Shape{2, 3, 2, 2}), y;
@@ -188,7 +187,7 @@ TEST(ScaleLayer, ForwardSecondBottom) {
         Case{"scale_param { axis: -2 }", {4, 5}, 2}, Case{"scale_param { axis: 1 }", {}, 0},
         Case{"scale_param { axis: 0 }", {2, 3, 4, 5}, 0}}) {
     SCOPED_TRACE(c.param + " scale " + shape_string(c.scale_shape));
-    auto layer = Make("name: 'scale' type: 'Scale' " + c.param);
+    auto layer = MakeLayer("name: 'scale' type: 'Scale' " + c.param);
     Blob x(Shape{2, 3, 4, 5}), s(c.scale_shape), y;
     testing::FillGaussian(&x, 1.f, 10);
     testing::FillGaussian(&s, 1.f, 11);
@@ -202,7 +201,7 @@ TEST(ScaleLayer, ForwardSecondBottom) {
 }
 
 TEST(ScaleLayer, SecondBottomWithBiasHasOnlyTheBiasBlob) {
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'scale' type: 'Scale' scale_param { bias_term: true "
       "bias_filler { type: 'constant' value: 0.5 } }");
   Blob x(Shape{2, 3, 2}), s(Shape{3}), y;
@@ -217,14 +216,14 @@ TEST(ScaleLayer, SecondBottomWithBiasHasOnlyTheBiasBlob) {
 }
 
 TEST(ScaleLayer, GradientLearned) {
-  auto layer = Make("name: 'scale' type: 'Scale' scale_param { filler { type: 'gaussian' } }");
+  auto layer = MakeLayer("name: 'scale' type: 'Scale' scale_param { filler { type: 'gaussian' } }");
   Blob x(Shape{2, 3, 2, 2}), y;
   testing::FillGaussian(&x, 1.f, 14);
   testing::GradientChecker().Check(layer.get(), {&x}, {&y});
 }
 
 TEST(ScaleLayer, GradientLearnedWithBias) {
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'scale' type: 'Scale' scale_param { axis: 1 num_axes: -1 bias_term: true "
       "filler { type: 'gaussian' } bias_filler { type: 'gaussian' } }");
   Blob x(Shape{2, 3, 2}), y;
@@ -233,7 +232,7 @@ TEST(ScaleLayer, GradientLearnedWithBias) {
 }
 
 TEST(ScaleLayer, GradientTwoBottoms) {
-  auto layer = Make("name: 'scale' type: 'Scale' scale_param { axis: 0 }");
+  auto layer = MakeLayer("name: 'scale' type: 'Scale' scale_param { axis: 0 }");
   Blob x(Shape{2, 3, 2, 2}), s(Shape{2, 3}), y;
   testing::FillGaussian(&x, 1.f, 16);
   testing::FillGaussian(&s, 1.f, 17);
@@ -241,7 +240,7 @@ TEST(ScaleLayer, GradientTwoBottoms) {
 }
 
 TEST(ScaleLayer, GradientTwoBottomsWithBias) {
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'scale' type: 'Scale' scale_param { bias_term: true "
       "bias_filler { type: 'gaussian' } }");
   Blob x(Shape{2, 3, 2, 2}), s(Shape{3, 2}), y;
@@ -251,7 +250,7 @@ TEST(ScaleLayer, GradientTwoBottomsWithBias) {
 }
 
 TEST(ScaleLayer, GradientScalar) {
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'scale' type: 'Scale' scale_param { num_axes: 0 bias_term: true "
       "filler { type: 'constant' value: -1.5 } }");
   Blob x(Shape{2, 3, 2}), y;
@@ -269,7 +268,7 @@ TEST(ScaleLayer, InPlaceMatchesSeparate) {
   std::vector<float> dtop(x.count());
   for (int i = 0; i < x.count(); ++i) dtop[i] = std::sin(0.3f * i);
 
-  auto separate = Make(text);
+  auto separate = MakeLayer(text);
   Blob bottom(x.shape()), top;
   bottom.CopyFrom(x);
   separate->SetUp({&bottom}, {&top});
@@ -277,7 +276,7 @@ TEST(ScaleLayer, InPlaceMatchesSeparate) {
   std::copy(dtop.begin(), dtop.end(), top.mutable_cpu_diff());
   separate->Backward({&top}, {true}, {&bottom});
 
-  auto inplace = Make(text);
+  auto inplace = MakeLayer(text);
   Blob blob(x.shape());
   blob.CopyFrom(x);
   inplace->SetUp({&blob}, {&blob});
@@ -292,7 +291,7 @@ TEST(ScaleLayer, InPlaceMatchesSeparate) {
 }
 
 TEST(ScaleLayer, ParameterGradientsAccumulate) {
-  auto layer = Make("name: 'scale' type: 'Scale' scale_param { bias_term: true }");
+  auto layer = MakeLayer("name: 'scale' type: 'Scale' scale_param { bias_term: true }");
   Blob x(Shape{1, 2}), y;
   x.mutable_cpu_data()[0] = 2.f;
   x.mutable_cpu_data()[1] = -3.f;
@@ -314,7 +313,7 @@ TEST(ScaleLayer, ThreadsAgree) {
   std::vector<float> out[2], grad[2], sgrad[2];
   for (int run = 0; run < 2; ++run) {
     Context::set_num_threads(run + 1);
-    auto layer = Make(
+    auto layer = MakeLayer(
         "name: 'scale' type: 'Scale' scale_param { bias_term: true filler { type: 'gaussian' } "
         "bias_filler { type: 'gaussian' } }");
     Blob x(Shape{8, 16, 50, 50}), y;
@@ -337,33 +336,37 @@ TEST(ScaleLayer, ThreadsAgree) {
 
 TEST(ScaleLayer, BadParameters) {
   Blob x(Shape{2, 3, 4}), y;
-  ExpectError([&] { Make("name: 'bad' type: 'Scale' scale_param { axis: 3 }")->SetUp({&x}, {&y}); },
-              "axis 3");
   ExpectError(
-      [&] { Make("name: 'bad' type: 'Scale' scale_param { axis: -4 }")->SetUp({&x}, {&y}); },
+      [&] { MakeLayer("name: 'bad' type: 'Scale' scale_param { axis: 3 }")->SetUp({&x}, {&y}); },
+      "axis 3");
+  ExpectError(
+      [&] { MakeLayer("name: 'bad' type: 'Scale' scale_param { axis: -4 }")->SetUp({&x}, {&y}); },
       "out of range");
   ExpectError(
-      [&] { Make("name: 'bad' type: 'Scale' scale_param { num_axes: 3 }")->SetUp({&x}, {&y}); },
+      [&] {
+        MakeLayer("name: 'bad' type: 'Scale' scale_param { num_axes: 3 }")->SetUp({&x}, {&y});
+      },
       "past the end");
   Blob s(Shape{4, 3});
-  ExpectError([&] { Make("name: 'bad' type: 'Scale'")->SetUp({&x, &s}, {&y}); }, "4 3 (12)");
+  ExpectError([&] { MakeLayer("name: 'bad' type: 'Scale'")->SetUp({&x, &s}, {&y}); }, "4 3 (12)");
   Blob three(Shape{3});
   ExpectError(
       [&] {
-        Make("name: 'bad' type: 'Scale'")->SetUp({&x, &three, &three}, {&y});
+        MakeLayer("name: 'bad' type: 'Scale'")->SetUp({&x, &three, &three}, {&y});
       },
       "bottom");
   // Loaded weights of the wrong shape (blobs stored in the LayerParameter).
   ExpectError(
       [&] {
-        Make("name: 'bad' type: 'Scale' blobs { shape { dim: 4 } data: 1 data: 1 data: 1 data: 1 }")
+        MakeLayer(
+            "name: 'bad' type: 'Scale' blobs { shape { dim: 4 } data: 1 data: 1 data: 1 data: 1 }")
             ->SetUp({&x}, {&y});
       },
       "does not match");
   // Too many loaded blobs for the parameters.
   ExpectError(
       [&] {
-        Make(
+        MakeLayer(
             "name: 'bad' type: 'Scale' blobs { shape { dim: 3 } data: 1 data: 1 data: 1 } "
             "blobs { shape { dim: 3 } data: 1 data: 1 data: 1 }")
             ->SetUp({&x}, {&y});

@@ -13,22 +13,13 @@
 #include "crema/common.hpp"
 #include "crema/db.hpp"
 #include "crema/mnist.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    char pattern[] = "/tmp/crema_test_mnist_XXXXXX";
-    path_ = ::mkdtemp(pattern);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::ErrorOf;
+using testing::TempDir;
 
 void PutBigEndian(std::string* out, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8)
@@ -83,7 +74,7 @@ void ExpectDatabase(const std::string& db, uint32_t n, int rows, int cols) {
 }
 
 TEST(ConvertMnist, WritesDatumsWithCaffeKeys) {
-  ScratchDir dir;
+  TempDir dir;
   WriteFile(dir.path() + "/img", Images(3, 2, 3));
   WriteFile(dir.path() + "/lbl", Labels(3));
   const MnistConversion result =
@@ -98,7 +89,7 @@ TEST(ConvertMnist, WritesDatumsWithCaffeKeys) {
 }
 
 TEST(ConvertMnist, AcceptsGzip) {
-  ScratchDir dir;
+  TempDir dir;
   WriteFile(dir.path() + "/img", Images(4, 3, 2));
   WriteFile(dir.path() + "/lbl", Labels(4));
   ASSERT_EQ(std::system(("gzip -n '" + dir.path() + "/img'").c_str()), 0);
@@ -128,7 +119,7 @@ std::string ErrorOf(const std::string& images, const std::string& labels, const 
 }
 
 TEST(ConvertMnist, ClearErrors) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string& d = dir.path();
   // Swapped files: the magic numbers say which is which.
   std::string message = ErrorOf(Labels(3), Images(3, 2, 2), d);

@@ -13,33 +13,21 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::Diffs;
+using testing::MakeLayer;
+using testing::SetValues;
+using testing::Values;
+
 using Shape = std::vector<int>;
 
-pb::LayerParameter Param(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return p;
-}
-
 std::shared_ptr<Layer> Make(const std::string& conv_param, const std::string& name = "conv") {
-  return LayerRegistry::Create(
-      Param("name: '" + name + "' type: 'Convolution' convolution_param { " + conv_param + " }"));
-}
-
-void SetData(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
-
-std::vector<float> Data(const Blob& b) {
-  return {b.cpu_data(), b.cpu_data() + b.count()};
-}
-std::vector<float> Diff(const Blob& b) {
-  return {b.cpu_diff(), b.cpu_diff() + b.count()};
+  return MakeLayer(
+      ("name: '" + name + "' type: 'Convolution' convolution_param { " + conv_param + " }"));
 }
 
 struct Conv2d {
@@ -88,14 +76,14 @@ TEST(ConvolutionLayer, HandComputed3x3) {
       "num_output: 1 kernel_size: 3 weight_filler { type: 'constant' value: 1 } "
       "bias_filler { type: 'constant' value: 1 }");
   Blob x(Shape{1, 1, 4, 4}), y;
-  SetData(&x, Iota(16));
+  SetValues(&x, Iota(16));
   conv->SetUp({&x}, {&y});
   ASSERT_EQ(y.shape(), (Shape{1, 1, 2, 2}));
   ASSERT_EQ(conv->blobs().size(), 2u);
   EXPECT_EQ(conv->blobs()[0]->shape(), (Shape{1, 1, 3, 3}));
   conv->Forward({&x}, {&y});
   // Window sums 54, 63, 90, 99, plus the bias 1.
-  EXPECT_EQ(Data(y), (std::vector<float>{55, 64, 91, 100}));
+  EXPECT_EQ(Values(y), (std::vector<float>{55, 64, 91, 100}));
   EXPECT_DOUBLE_EQ(conv->ForwardFlops({&x}, {&y}), 2.0 * 1 * 1 * 4 * 9);
 }
 
@@ -104,12 +92,12 @@ TEST(ConvolutionLayer, HandComputedStride2Pad1) {
       "num_output: 1 kernel_size: 3 stride: 2 pad: 1 bias_term: false "
       "weight_filler { type: 'constant' value: 1 }");
   Blob x(Shape{1, 1, 4, 4}), y;
-  SetData(&x, Iota(16));
+  SetValues(&x, Iota(16));
   conv->SetUp({&x}, {&y});
   ASSERT_EQ(y.shape(), (Shape{1, 1, 2, 2}));
   ASSERT_EQ(conv->blobs().size(), 1u);
   conv->Forward({&x}, {&y});
-  EXPECT_EQ(Data(y), (std::vector<float>{14, 30, 57, 99}));
+  EXPECT_EQ(Values(y), (std::vector<float>{14, 30, 57, 99}));
 }
 
 TEST(ConvolutionLayer, HandComputedDilated) {
@@ -117,25 +105,25 @@ TEST(ConvolutionLayer, HandComputedDilated) {
   // (2,0) (2,2) of each window; output 3 x 3.
   auto conv = Make("num_output: 1 kernel_size: 2 dilation: 2 bias_term: false");
   Blob x(Shape{1, 1, 5, 5}), y;
-  SetData(&x, Iota(25));
+  SetValues(&x, Iota(25));
   conv->SetUp({&x}, {&y});
   ASSERT_EQ(y.shape(), (Shape{1, 1, 3, 3}));
-  SetData(conv->blobs()[0].get(), {1, 2, 3, 4});
+  SetValues(conv->blobs()[0].get(), {1, 2, 3, 4});
   conv->Forward({&x}, {&y});
   // (0,0): 1*1 + 2*3 + 3*11 + 4*13 = 92; each step right adds 10, each step down 50.
-  EXPECT_EQ(Data(y), (std::vector<float>{92, 102, 112, 142, 152, 162, 192, 202, 212}));
+  EXPECT_EQ(Values(y), (std::vector<float>{92, 102, 112, 142, 152, 162, 192, 202, 212}));
 }
 
 TEST(ConvolutionLayer, HandComputedGrouped) {
   // Two channels, two groups: output 0 sees channel 0 only, output 1 channel 1 only.
   auto conv = Make("num_output: 2 kernel_size: 1 group: 2 bias_term: false");
   Blob x(Shape{1, 2, 1, 2}), y;
-  SetData(&x, {1, 2, 10, 20});
+  SetValues(&x, {1, 2, 10, 20});
   conv->SetUp({&x}, {&y});
   ASSERT_EQ(conv->blobs()[0]->shape(), (Shape{2, 1, 1, 1}));
-  SetData(conv->blobs()[0].get(), {3, -1});
+  SetValues(conv->blobs()[0].get(), {3, -1});
   conv->Forward({&x}, {&y});
-  EXPECT_EQ(Data(y), (std::vector<float>{3, 6, -10, -20}));
+  EXPECT_EQ(Values(y), (std::vector<float>{3, 6, -10, -20}));
 }
 
 TEST(ConvolutionLayer, MatchesReference) {
@@ -172,7 +160,7 @@ TEST(ConvolutionLayer, MatchesReference) {
       conv->SetUp({&x}, {&y});
       conv->Forward({&x}, {&y});
       const auto expected = Reference(x, *conv->blobs()[0], conv->blobs()[1].get(), c.p);
-      ExpectNear(Data(y), expected, 1e-4f);
+      ExpectNear(Values(y), expected, 1e-4f);
     }
   }
 }
@@ -186,8 +174,8 @@ TEST(ConvolutionLayer, MultipleBottomsShareWeights) {
   conv->Forward({&x0, &x1}, {&y0, &y1});
   Conv2d p;
   p.kh = p.kw = 2;
-  ExpectNear(Data(y0), Reference(x0, *conv->blobs()[0], conv->blobs()[1].get(), p), 1e-4f);
-  ExpectNear(Data(y1), Reference(x1, *conv->blobs()[0], conv->blobs()[1].get(), p), 1e-4f);
+  ExpectNear(Values(y0), Reference(x0, *conv->blobs()[0], conv->blobs()[1].get(), p), 1e-4f);
+  ExpectNear(Values(y1), Reference(x1, *conv->blobs()[0], conv->blobs()[1].get(), p), 1e-4f);
   EXPECT_DOUBLE_EQ(conv->ForwardFlops({&x0, &x1}, {&y0, &y1}), 2.0 * 2 * (2 * 3 * 9 * 2 * 4));
 }
 
@@ -204,7 +192,7 @@ TEST(ConvolutionLayer, ChannelAxisAndLeadingAxes) {
   x4.Reshape(Shape{6, 2, 5, 4});
   Conv2d p;
   p.kh = p.kw = 3;
-  ExpectNear(Data(y), Reference(x4, *conv->blobs()[0], conv->blobs()[1].get(), p), 1e-4f);
+  ExpectNear(Values(y), Reference(x4, *conv->blobs()[0], conv->blobs()[1].get(), p), 1e-4f);
 }
 
 TEST(ConvolutionLayer, Nd3dMatchesSum2d) {
@@ -294,8 +282,8 @@ std::vector<float> RunWithThreads(const std::string& text, const Shape& shape, i
   for (int i = 0; i < y.count(); ++i) y.mutable_cpu_diff()[i] = std::sin(0.1f * i);
   for (auto& p : conv->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
   conv->Backward({&y}, {true}, {&x});
-  std::vector<float> all = Data(y);
-  for (const auto& v : {Diff(x), Diff(*conv->blobs()[0]), Diff(*conv->blobs()[1])})
+  std::vector<float> all = Values(y);
+  for (const auto& v : {Diffs(x), Diffs(*conv->blobs()[0]), Diffs(*conv->blobs()[1])})
     all.insert(all.end(), v.begin(), v.end());
   Context::set_num_threads(saved);
   return all;
@@ -337,9 +325,9 @@ TEST(ConvolutionLayer, ParameterGradientsAccumulate) {
   for (int i = 0; i < y.count(); ++i) y.mutable_cpu_diff()[i] = 0.5f + 0.01f * i;
   for (auto& p : conv->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
   conv->Backward({&y}, {false}, {&x});
-  const auto w1 = Diff(*conv->blobs()[0]), b1 = Diff(*conv->blobs()[1]);
+  const auto w1 = Diffs(*conv->blobs()[0]), b1 = Diffs(*conv->blobs()[1]);
   conv->Backward({&y}, {false}, {&x});
-  const auto w2 = Diff(*conv->blobs()[0]), b2 = Diff(*conv->blobs()[1]);
+  const auto w2 = Diffs(*conv->blobs()[0]), b2 = Diffs(*conv->blobs()[1]);
   for (size_t i = 0; i < w1.size(); ++i) EXPECT_FLOAT_EQ(w2[i], 2 * w1[i]);
   for (size_t i = 0; i < b1.size(); ++i) EXPECT_FLOAT_EQ(b2[i], 2 * b1[i]);
   // db[o] = sum of dy over the output channel o.

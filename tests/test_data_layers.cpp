@@ -18,32 +18,14 @@
 #include "layers/dummy_data.hpp"
 #include "layers/input.hpp"
 #include "layers/memory_data.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
-pb::LayerParameter LayerParam(const std::string& text) {
-  pb::LayerParameter param;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &param)) << text;
-  return param;
-}
-
-std::vector<float> Values(const Blob& blob) {
-  return std::vector<float>(blob.cpu_data(), blob.cpu_data() + blob.count());
-}
-
-// Expects `statement` to throw crema::Error whose message contains every one of `parts`.
-#define EXPECT_ERROR_WITH(statement, ...)                                   \
-  do {                                                                      \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "expected crema::Error from " #statement;            \
-    } catch (const ::crema::Error& e) {                                     \
-      for (const std::string& part : std::vector<std::string>{__VA_ARGS__}) \
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos)      \
-            << "'" << part << "' missing from: " << e.what();               \
-    }                                                                       \
-  } while (0)
+using testing::LayerParam;
+using testing::TempDir;
+using testing::Values;
 
 // ---------------------------------------------------------------------------------------
 // Input
@@ -191,19 +173,6 @@ TEST(MemoryDataLayer, CountMustBeAMultipleOfTheBatch) {
 // Data (LMDB)
 // ---------------------------------------------------------------------------------------
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    char pattern[] = "/tmp/crema_test_data_XXXXXX";
-    path_ = ::mkdtemp(pattern);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 constexpr int kC = 2, kH = 3, kW = 4, kItem = kC * kH * kW;
 
 uint8_t ItemPixel(int item, int j) {
@@ -250,7 +219,7 @@ BatchValues ForwardOnce(DataLayer* layer, Blob* data, Blob* label) {
 }
 
 TEST(DataLayer, BatchesFollowTheDatabaseAndWrap) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = WriteDb(dir.path(), 10);
   auto layer = MakeDataLayer(db, 4);
   Blob data, label;
@@ -271,7 +240,7 @@ TEST(DataLayer, BatchesFollowTheDatabaseAndWrap) {
 }
 
 TEST(DataLayer, RandSkipScaleAndSingleTop) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = WriteDb(dir.path(), 10);
   DataLayer layer(LayerParam("name: 'd' type: 'Data' top: 'data' data_param { source: '" + db +
                              "' backend: LMDB batch_size: 3 rand_skip: 8 prefetch: 1 } "
@@ -286,7 +255,7 @@ TEST(DataLayer, RandSkipScaleAndSingleTop) {
 }
 
 TEST(DataLayer, SeekBatchEqualsReadingAndIsDeterministic) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = WriteDb(dir.path(), 7);
   const std::string transform = "transform_param { crop_size: 2 mirror: true }";
   Context::set_random_seed(99);
@@ -332,7 +301,7 @@ TEST(DataLayer, SeekBatchEqualsReadingAndIsDeterministic) {
 }
 
 TEST(DataLayer, CropsAreCropsOfTheRightItem) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = WriteDb(dir.path(), 5);
   auto layer = MakeDataLayer(db, 5, "transform_param { crop_size: 2 mirror: true }");
   Blob data, label;
@@ -367,7 +336,7 @@ TEST(DataLayer, MissingDatabaseNamesThePath) {
 }
 
 TEST(DataLayer, LevelDbIsRefused) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = WriteDb(dir.path(), 2);
   DataLayer layer(LayerParam("name: 'd' type: 'Data' top: 'data' data_param { source: '" + db +
                              "' backend: LEVELDB batch_size: 1 }"));
@@ -376,7 +345,7 @@ TEST(DataLayer, LevelDbIsRefused) {
 }
 
 TEST(DataLayer, BadParameters) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = WriteDb(dir.path(), 2);
   Blob data, label;
   auto zero = MakeDataLayer(db, 0, "", "zero");
@@ -386,7 +355,7 @@ TEST(DataLayer, BadParameters) {
 }
 
 TEST(DataLayer, EntryOfAnotherShapeNamesTheKey) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.path() + "/mixed";
   {
     LMDBWriter writer(path);
@@ -418,7 +387,7 @@ TEST(DataLayer, EntryOfAnotherShapeNamesTheKey) {
 }
 
 TEST(DataLayer, CorruptEntryIsAnErrorNotACrash) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string path = dir.path() + "/corrupt";
   {
     LMDBWriter writer(path);
@@ -438,7 +407,7 @@ TEST(DataLayer, CorruptEntryIsAnErrorNotACrash) {
 }
 
 TEST(DataLayer, DestroyWhileProducing) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = WriteDb(dir.path(), 50);
   for (int prefetch : {1, 2, 8}) {
     auto layer = std::make_unique<DataLayer>(

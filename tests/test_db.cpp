@@ -10,22 +10,12 @@
 
 #include "crema/common.hpp"
 #include "crema/db.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    char pattern[] = "/tmp/crema_test_db_XXXXXX";
-    path_ = ::mkdtemp(pattern);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 std::string Key(int i) {
   char key[16];
@@ -40,7 +30,7 @@ std::string Value(int i, size_t size) {
 }
 
 TEST(LMDB, WriteAndReadBack) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = dir.path() + "/db";
   {
     LMDBWriter writer(db, /*commit_every=*/7);
@@ -71,7 +61,7 @@ TEST(LMDB, WriteAndReadBack) {
 }
 
 TEST(LMDB, OpensTheDataFileDirectly) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = dir.path() + "/db";
   LMDBWriter writer(db);
   writer.Put("a", "1");
@@ -83,7 +73,7 @@ TEST(LMDB, OpensTheDataFileDirectly) {
 }
 
 TEST(LMDB, DiscardsUncommittedWithoutClose) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = dir.path() + "/db";
   {
     LMDBWriter writer(db, /*commit_every=*/4);
@@ -94,7 +84,7 @@ TEST(LMDB, DiscardsUncommittedWithoutClose) {
 }
 
 TEST(LMDB, MapGrowsWhenFull) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = dir.path() + "/db";
   const size_t initial = size_t{256} << 10;  // 256 KiB; we write ~3 MiB
   {
@@ -114,7 +104,7 @@ TEST(LMDB, MapGrowsWhenFull) {
 }
 
 TEST(LMDB, OneTransactionLargerThanTheMap) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = dir.path() + "/db";
   LMDBWriter writer(db, /*commit_every=*/1000, size_t{128} << 10);
   for (int i = 0; i < 40; ++i) writer.Put(Key(i), Value(i, 50000));  // 2 MB in one commit
@@ -135,7 +125,7 @@ TEST(LMDB, MissingPathNamesThePath) {
 }
 
 TEST(LMDB, DirectoryWithoutDataIsNotAnLmdb) {
-  ScratchDir dir;
+  TempDir dir;
   try {
     LMDBReader reader(dir.path());
     FAIL() << "expected crema::Error";
@@ -146,7 +136,7 @@ TEST(LMDB, DirectoryWithoutDataIsNotAnLmdb) {
 }
 
 TEST(LMDB, GarbageFileIsAnError) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = dir.path() + "/db";
   std::filesystem::create_directory(db);
   {
@@ -162,7 +152,7 @@ TEST(LMDB, GarbageFileIsAnError) {
 }
 
 TEST(LMDB, WriterRefusesAnExistingDatabase) {
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = dir.path() + "/db";
   {
     LMDBWriter writer(db);
@@ -175,7 +165,7 @@ TEST(LMDB, WriterRefusesAnExistingDatabase) {
 
 TEST(LMDB, ReadOnlyDirectoryFallsBackToNoLock) {
   if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
-  ScratchDir dir;
+  TempDir dir;
   const std::string db = dir.path() + "/db";
   {
     LMDBWriter writer(db);

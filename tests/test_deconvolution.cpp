@@ -13,34 +13,21 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
+
+using testing::ErrorOf;
+using testing::MakeLayer;
+using testing::SetValues;
 
 using Shape = std::vector<int>;
 
 std::shared_ptr<Layer> Make(const std::string& type, const std::string& conv_param,
                             const std::string& name = "deconv") {
-  pb::LayerParameter p;
-  const std::string text =
-      "name: '" + name + "' type: '" + type + "' convolution_param { " + conv_param + " }";
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
-template <typename F>
-std::string ErrorOf(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-void Set(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
+  return MakeLayer("name: '" + name + "' type: '" + type + "' convolution_param { " + conv_param +
+                   " }");
 }
 
 struct Geo {
@@ -81,10 +68,10 @@ TEST(DeconvolutionLayer, Upsampling) {
   // Stride 2, kernel 2: every input pixel becomes a 2x2 block scaled by the kernel.
   auto layer = Make("Deconvolution", "num_output: 1 kernel_size: 2 stride: 2 bias_term: false");
   Blob x(Shape{1, 1, 2, 2}), y;
-  Set(&x, {1, 2, 3, 4});
+  SetValues(&x, {1, 2, 3, 4});
   layer->SetUp({&x}, {&y});
   ASSERT_EQ(layer->blobs()[0]->shape(), (Shape{1, 1, 2, 2}));
-  Set(layer->blobs()[0].get(), {1, 10, 100, 1000});
+  SetValues(layer->blobs()[0].get(), {1, 10, 100, 1000});
   layer->Forward({&x}, {&y});
   ASSERT_EQ(y.shape(), (Shape{1, 1, 4, 4}));
   const std::vector<float> expect = {1, 10, 2, 20, 100, 1000, 200, 2000,

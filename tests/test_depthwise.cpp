@@ -18,18 +18,18 @@
 #include "layers/depthwise_convolution.hpp"
 #include "layers/engines.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::LayerParam;
+
 using Shape = std::vector<int>;
 
 pb::LayerParameter Param(const std::string& conv_param) {
-  pb::LayerParameter p;
-  const std::string text = "name: 'dw' type: 'Convolution' convolution_param { " + conv_param +
-                           " weight_filler { type: 'gaussian' } bias_filler { type: 'gaussian' } }";
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return p;
+  return LayerParam("name: 'dw' type: 'Convolution' convolution_param { " + conv_param +
+                    " weight_filler { type: 'gaussian' } bias_filler { type: 'gaussian' } }");
 }
 
 void ExpectClose(const Blob& a, const Blob& b, bool diff, float tol, const std::string& what) {

@@ -14,33 +14,22 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::MakeLayer;
+using testing::SetValues;
+
 using Shape = std::vector<int>;
-
-pb::LayerParameter Param(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return p;
-}
-
-std::shared_ptr<Layer> Make(const std::string& text) {
-  return LayerRegistry::Create(Param(text));
-}
-
-void SetData(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
 
 // Runs the layer forward on `input` and returns the top.
 std::vector<float> ForwardOf(const std::string& text, const Shape& shape,
                              const std::vector<float>& input) {
-  auto layer = Make(text);
+  auto layer = MakeLayer(text);
   Blob bottom(shape), top;
-  SetData(&bottom, input);
+  SetValues(&bottom, input);
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   EXPECT_EQ(top.shape(), bottom.shape());
@@ -56,7 +45,7 @@ void AvoidKinks(Blob* b, const std::vector<float>& kinks, float range) {
 }
 
 void Check(const std::string& text, Blob* bottom, testing::GradientCheckOptions opt = {}) {
-  auto layer = Make(text);
+  auto layer = MakeLayer(text);
   Blob top;
   testing::GradientChecker(opt).Check(layer.get(), {bottom}, {&top});
 }
@@ -72,7 +61,7 @@ void ExpectInPlaceMatches(const std::string& text,
   std::vector<float> dtop(x.count());
   for (int i = 0; i < x.count(); ++i) dtop[i] = std::sin(0.37f * i) + 0.1f;
 
-  auto separate = Make(text);
+  auto separate = MakeLayer(text);
   Blob bottom(x.shape()), top;
   bottom.CopyFrom(x);
   Context::reseed(77, 0);  // same random parameter fill for both layers
@@ -82,7 +71,7 @@ void ExpectInPlaceMatches(const std::string& text,
   for (auto& p : separate->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
   separate->Backward({&top}, {true}, {&bottom});
 
-  auto inplace = Make(text);
+  auto inplace = MakeLayer(text);
   Blob blob(x.shape());
   blob.CopyFrom(x);
   Context::reseed(77, 0);
@@ -105,7 +94,7 @@ void ExpectInPlaceMatches(const std::string& text,
 // Expects constructing and setting up the layer on a 2x3 bottom to throw crema::Error whose
 // message names the layer and contains `part`.
 void ExpectSetUpError(const std::string& text, const std::string& part, Shape shape = {2, 3}) {
-  auto layer = Make(text);
+  auto layer = MakeLayer(text);
   Blob bottom(shape), top;
   testing::FillGaussian(&bottom);
   try {
@@ -124,7 +113,7 @@ void ExpectThreadsAgree(const std::string& text, const std::function<void(Blob*)
   std::vector<float> out[2], grad[2];
   for (int run = 0; run < 2; ++run) {
     Context::set_num_threads(run + 1);
-    auto layer = Make(text);
+    auto layer = MakeLayer(text);
     Blob bottom(Shape{4, 8, 50, 50}), top;
     testing::FillGaussian(&bottom, 1.f, 11);
     prepare(&bottom);
@@ -158,7 +147,7 @@ TEST(AbsValLayer, Gradient) {
 }
 
 TEST(AbsValLayer, InPlaceIsRefused) {
-  auto layer = Make("name: 'bad' type: 'AbsVal'");
+  auto layer = MakeLayer("name: 'bad' type: 'AbsVal'");
   Blob blob(Shape{3});
   try {
     layer->SetUp({&blob}, {&blob});
@@ -201,9 +190,9 @@ TEST(ClipLayer, Forward) {
 }
 
 TEST(ClipLayer, BackwardIncludesTheBounds) {
-  auto layer = Make("name: 'clip' type: 'Clip' clip_param { min: -1 max: 2 }");
+  auto layer = MakeLayer("name: 'clip' type: 'Clip' clip_param { min: -1 max: 2 }");
   Blob bottom(Shape{6}), top;
-  SetData(&bottom, {-3.f, -1.f, -0.5f, 1.f, 2.f, 7.f});
+  SetValues(&bottom, {-3.f, -1.f, -0.5f, 1.f, 2.f, 7.f});
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   std::fill(top.mutable_cpu_diff(), top.mutable_cpu_diff() + 6, 3.f);
@@ -361,9 +350,9 @@ TEST(PowerLayer, Gradient) {
 
 TEST(PowerLayer, ZeroBaseHasAFiniteGradient) {
   // power 3 at shift + scale * x = 0: the derivative is 0 (not 0 / 0).
-  auto layer = Make("name: 'pow' type: 'Power' power_param { power: 3 }");
+  auto layer = MakeLayer("name: 'pow' type: 'Power' power_param { power: 3 }");
   Blob bottom(Shape{2}), top;
-  SetData(&bottom, {0.f, 2.f});
+  SetValues(&bottom, {0.f, 2.f});
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   std::fill(top.mutable_cpu_diff(), top.mutable_cpu_diff() + 2, 1.f);
@@ -388,9 +377,9 @@ TEST(PowerLayer, InPlace) {
 // PReLU
 
 TEST(PReLULayer, ForwardDefaultSlope) {
-  auto layer = Make("name: 'prelu' type: 'PReLU'");
+  auto layer = MakeLayer("name: 'prelu' type: 'PReLU'");
   Blob bottom(Shape{1, 2, 2}), top;
-  SetData(&bottom, {-4.f, 1.f, 2.f, -8.f});
+  SetValues(&bottom, {-4.f, 1.f, 2.f, -8.f});
   layer->SetUp({&bottom}, {&top});
   ASSERT_EQ(layer->blobs().size(), 1u);
   EXPECT_EQ(layer->blobs()[0]->shape(), Shape{2});
@@ -401,8 +390,8 @@ TEST(PReLULayer, ForwardDefaultSlope) {
 }
 
 TEST(PReLULayer, ForwardPerChannelAgainstReference) {
-  auto layer =
-      Make("name: 'prelu' type: 'PReLU' prelu_param { filler { type: 'uniform' min: -1 max: 1 } }");
+  auto layer = MakeLayer(
+      "name: 'prelu' type: 'PReLU' prelu_param { filler { type: 'uniform' min: -1 max: 1 } }");
   Blob bottom(Shape{2, 3, 2, 3}), top;
   testing::FillGaussian(&bottom, 1.f, 12);
   layer->SetUp({&bottom}, {&top});
@@ -418,7 +407,7 @@ TEST(PReLULayer, ForwardPerChannelAgainstReference) {
 }
 
 TEST(PReLULayer, ChannelShared) {
-  auto layer = Make("name: 'prelu' type: 'PReLU' prelu_param { channel_shared: true }");
+  auto layer = MakeLayer("name: 'prelu' type: 'PReLU' prelu_param { channel_shared: true }");
   Blob bottom(Shape{2, 3, 2}), top;
   testing::FillGaussian(&bottom, 1.f, 13);
   layer->SetUp({&bottom}, {&top});
@@ -454,9 +443,9 @@ TEST(PReLULayer, GradientChannelShared) {
 }
 
 TEST(PReLULayer, SlopeGradientAccumulates) {
-  auto layer = Make("name: 'prelu' type: 'PReLU'");
+  auto layer = MakeLayer("name: 'prelu' type: 'PReLU'");
   Blob bottom(Shape{1, 1, 2}), top;
-  SetData(&bottom, {-2.f, 3.f});
+  SetValues(&bottom, {-2.f, 3.f});
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   std::fill(top.mutable_cpu_diff(), top.mutable_cpu_diff() + 2, 1.5f);
@@ -484,10 +473,10 @@ TEST(PReLULayer, LoadedSlopesMustMatchTheChannels) {
       "channel_shared", {2, 3, 3});
   ExpectSetUpError("name: 'bad' type: 'PReLU'", "2 axes", {6});
   // Matching weights load.
-  auto layer =
-      Make("name: 'prelu' type: 'PReLU' blobs { shape { dim: 3 } data: 0.1 data: 0.2 data: 0.3 }");
+  auto layer = MakeLayer(
+      "name: 'prelu' type: 'PReLU' blobs { shape { dim: 3 } data: 0.1 data: 0.2 data: 0.3 }");
   Blob bottom(Shape{1, 3}), top;
-  SetData(&bottom, {-1.f, -1.f, -1.f});
+  SetValues(&bottom, {-1.f, -1.f, -1.f});
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   EXPECT_FLOAT_EQ(top.cpu_data()[2], -0.3f);
@@ -528,7 +517,7 @@ TEST(ThresholdLayer, Forward) {
 }
 
 TEST(ThresholdLayer, BackwardIsAnError) {
-  auto layer = Make("name: 'bad' type: 'Threshold'");
+  auto layer = MakeLayer("name: 'bad' type: 'Threshold'");
   Blob bottom(Shape{3}), top;
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});

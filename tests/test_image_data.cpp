@@ -20,31 +20,13 @@
 #include "crema/blob.hpp"
 #include "crema/common.hpp"
 #include "layers/image_data.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
-pb::LayerParameter LayerParam(const std::string& text) {
-  pb::LayerParameter param;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &param)) << text;
-  return param;
-}
-
-std::vector<float> Values(const Blob& blob) {
-  return std::vector<float>(blob.cpu_data(), blob.cpu_data() + blob.count());
-}
-
-#define EXPECT_ERROR_WITH(statement, ...)                                   \
-  do {                                                                      \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "expected crema::Error from " #statement;            \
-    } catch (const ::crema::Error& e) {                                     \
-      for (const std::string& part : std::vector<std::string>{__VA_ARGS__}) \
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos)      \
-            << "'" << part << "' missing from: " << e.what();               \
-    }                                                                       \
-  } while (0)
+using testing::LayerParam;
+using testing::Values;
 
 class ImageDataTest : public ::testing::Test {
  protected:

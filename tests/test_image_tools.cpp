@@ -28,23 +28,15 @@
 #include "crema/image_tools.hpp"
 #include "crema/io.hpp"
 #include "crema/net.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::CremaRun;
+using testing::RunCrema;
 
-#define EXPECT_ERROR_WITH(statement, ...)                                   \
-  do {                                                                      \
-    try {                                                                   \
-      statement;                                                            \
-      ADD_FAILURE() << "expected crema::Error from " #statement;            \
-    } catch (const ::crema::Error& e) {                                     \
-      for (const std::string& part : std::vector<std::string>{__VA_ARGS__}) \
-        EXPECT_NE(std::string(e.what()).find(part), std::string::npos)      \
-            << "'" << part << "' missing from: " << e.what();               \
-    }                                                                       \
-  } while (0)
+namespace fs = std::filesystem;
 
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -61,23 +53,6 @@ std::vector<float> Planar(const cv::Mat& image) {
       for (int w = 0; w < image.cols; ++w)
         out.push_back(image.ptr<uint8_t>(h)[w * image.channels() + c]);
   return out;
-}
-
-struct RunResult {
-  int status = -1;
-  std::string output;
-};
-
-RunResult RunCrema(const std::string& args) {
-  const std::string command = std::string(CREMA_BINARY) + " " + args + " 2>&1";
-  RunResult result;
-  FILE* pipe = popen(command.c_str(), "r");
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
-  const int raw = pclose(pipe);
-  result.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + WTERMSIG(raw);
-  return result;
 }
 
 class ImageTools : public ::testing::Test {
@@ -331,7 +306,7 @@ TEST_F(ImageTools, ConvertUserErrors) {
 
 TEST_F(ImageTools, ConvertCommandLine) {
   const std::string list = StandardSet();
-  RunResult r = RunCrema("convert_imageset " + root_ + " " + list + " " + dir_ + "/db");
+  CremaRun r = RunCrema("convert_imageset " + root_ + " " + list + " " + dir_ + "/db");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("Wrote 5 of 7"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("skipped 2"), std::string::npos) << r.output;
@@ -546,10 +521,10 @@ TEST_F(ImageTools, ExtractFeaturesUnknownBlob) {
 
 TEST_F(ImageTools, ExtractFeaturesCommandLine) {
   std::ofstream(dir_ + "/net.prototxt") << kFeatureNet;
-  RunResult r = RunCrema("extract_features --model " + dir_ +
-                         "/net.prototxt --blobs ip1,ip2 "
-                         "--iterations 2 --output " +
-                         dir_ + "/a.npy," + dir_ + "/b.npy");
+  CremaRun r = RunCrema("extract_features --model " + dir_ +
+                        "/net.prototxt --blobs ip1,ip2 "
+                        "--iterations 2 --output " +
+                        dir_ + "/a.npy," + dir_ + "/b.npy");
   EXPECT_EQ(r.status, 0) << r.output;
   std::vector<float> values;
   EXPECT_NE(ReadNpy(dir_ + "/b.npy", &values).find("(4, 4)"), std::string::npos);
@@ -650,7 +625,7 @@ TEST_F(ImageTools, DrawNetPngAndMissingDot) {
                     "graphviz");
   setenv("PATH", saved.c_str(), 1);
 
-  const RunResult r =
+  const CremaRun r =
       RunCrema("draw_net " + dir_ + "/net.prototxt " + dir_ + "/cli.dot --rankdir TB --phase TEST");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_TRUE(Contains(ReadAll(dir_ + "/cli.dot"), "rankdir=TB"));

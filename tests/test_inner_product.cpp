@@ -11,53 +11,45 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::Diffs;
+using testing::MakeLayer;
+using testing::SetValues;
+using testing::Values;
+
 using Shape = std::vector<int>;
 
 std::shared_ptr<Layer> Make(const std::string& ip_param, const std::string& name = "ip") {
-  pb::LayerParameter p;
-  const std::string text =
-      "name: '" + name + "' type: 'InnerProduct' inner_product_param { " + ip_param + " }";
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
-void SetData(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
-std::vector<float> Data(const Blob& b) {
-  return {b.cpu_data(), b.cpu_data() + b.count()};
-}
-std::vector<float> Diff(const Blob& b) {
-  return {b.cpu_diff(), b.cpu_diff() + b.count()};
+  return MakeLayer("name: '" + name + "' type: 'InnerProduct' inner_product_param { " + ip_param +
+                   " }");
 }
 
 TEST(InnerProductLayer, HandComputed) {
   auto ip = Make("num_output: 2");
   Blob x(Shape{2, 3}), y;
-  SetData(&x, {1, 2, 3, -1, 0, 2});
+  SetValues(&x, {1, 2, 3, -1, 0, 2});
   ip->SetUp({&x}, {&y});
   ASSERT_EQ(y.shape(), (Shape{2, 2}));
   ASSERT_EQ(ip->blobs()[0]->shape(), (Shape{2, 3}));
-  SetData(ip->blobs()[0].get(), {1, 0, 1, 2, -1, 0.5f});
-  SetData(ip->blobs()[1].get(), {10, 20});
+  SetValues(ip->blobs()[0].get(), {1, 0, 1, 2, -1, 0.5f});
+  SetValues(ip->blobs()[1].get(), {10, 20});
   ip->Forward({&x}, {&y});
   // Row 0: [1+3, 2-2+1.5] + b; row 1: [-1+2, -2+1] + b.
-  EXPECT_EQ(Data(y), (std::vector<float>{14, 21.5f, 11, 19}));
+  EXPECT_EQ(Values(y), (std::vector<float>{14, 21.5f, 11, 19}));
   EXPECT_DOUBLE_EQ(ip->ForwardFlops({&x}, {&y}), 2.0 * 2 * 2 * 3);
 
   // Backward: dW = dy^T x, db = column sums, dx = dy W.
-  SetData(&y, {0, 0, 0, 0});
+  SetValues(&y, {0, 0, 0, 0});
   std::copy_n(std::vector<float>{1, 0, 2, 1}.begin(), 4, y.mutable_cpu_diff());
   for (auto& p : ip->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
   ip->Backward({&y}, {true}, {&x});
-  EXPECT_EQ(Diff(*ip->blobs()[0]), (std::vector<float>{1 - 2, 2 + 0, 3 + 4, -1, 0, 2}));
-  EXPECT_EQ(Diff(*ip->blobs()[1]), (std::vector<float>{3, 1}));
-  EXPECT_EQ(Diff(x), (std::vector<float>{1, 0, 1, 2 + 2, -1, 2 + 0.5f}));
+  EXPECT_EQ(Diffs(*ip->blobs()[0]), (std::vector<float>{1 - 2, 2 + 0, 3 + 4, -1, 0, 2}));
+  EXPECT_EQ(Diffs(*ip->blobs()[1]), (std::vector<float>{3, 1}));
+  EXPECT_EQ(Diffs(x), (std::vector<float>{1, 0, 1, 2 + 2, -1, 2 + 0.5f}));
 }
 
 TEST(InnerProductLayer, TransposeMatchesTransposedWeights) {
@@ -126,7 +118,7 @@ TEST(InnerProductLayer, ParameterGradientsAccumulate) {
   cpu_copy(y.count(), y.cpu_data(), y.mutable_cpu_diff());
   for (auto& p : ip->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
   ip->Backward({&y}, {false}, {&x});
-  const auto w1 = Diff(*ip->blobs()[0]), b1 = Diff(*ip->blobs()[1]);
+  const auto w1 = Diffs(*ip->blobs()[0]), b1 = Diffs(*ip->blobs()[1]);
   ip->Backward({&y}, {false}, {&x});
   for (size_t i = 0; i < w1.size(); ++i) EXPECT_FLOAT_EQ(ip->blobs()[0]->cpu_diff()[i], 2 * w1[i]);
   for (size_t i = 0; i < b1.size(); ++i) EXPECT_FLOAT_EQ(ip->blobs()[1]->cpu_diff()[i], 2 * b1[i]);

@@ -12,32 +12,16 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::ErrorOf;
+using testing::MakeLayer;
+using testing::SetValues;
+
 using Shape = std::vector<int>;
-
-std::shared_ptr<Layer> Make(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
-template <typename F>
-std::string ErrorOf(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-void Set(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
 
 // Scores of shape (2, 3, 2): outer 2, 3 classes, inner 2 -> four positions:
 //   (0,0): [1 2 3] label 2  -> -log(0.66524096) = 0.40760596
@@ -48,14 +32,14 @@ struct SoftmaxLossCase {
   Blob scores{Shape{2, 3, 2}};
   Blob labels{Shape{2, 2}};
   SoftmaxLossCase() {
-    Set(&scores, {1, 1, 2, 1, 3, 1, 3, 5, 2, -5, 1, 0});
-    Set(&labels, {2, 0, 0, -1});
+    SetValues(&scores, {1, 1, 2, 1, 3, 1, 3, 5, 2, -5, 1, 0});
+    SetValues(&labels, {2, 0, 0, -1});
   }
 };
 constexpr double kLossSum = 0.4076059644 * 2 + 1.0986122887;
 
 float SoftmaxLossWith(const std::string& loss_param) {
-  auto layer = Make("name: 'loss' type: 'SoftmaxWithLoss' loss_param { " + loss_param + " }");
+  auto layer = MakeLayer("name: 'loss' type: 'SoftmaxWithLoss' loss_param { " + loss_param + " }");
   SoftmaxLossCase c;
   Blob top;
   layer->SetUp({&c.scores, &c.labels}, {&top});
@@ -79,12 +63,12 @@ TEST(SoftmaxWithLossLayer, ForwardNormalizations) {
 }
 
 TEST(SoftmaxWithLossLayer, AllIgnoredGivesZero) {
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'loss' type: 'SoftmaxWithLoss' loss_param { ignore_label: 1 normalization: VALID "
       "}");
   Blob scores(Shape{2, 3}), labels(Shape{2}), top;
   testing::FillGaussian(&scores, 1.f, 31);
-  Set(&labels, {1, 1});
+  SetValues(&labels, {1, 1});
   layer->SetUp({&scores, &labels}, {&top});
   layer->Forward({&scores, &labels}, {&top});
   EXPECT_EQ(top.cpu_data()[0], 0.f);  // 0 / max(0, 1), not NaN
@@ -125,10 +109,10 @@ TEST(SoftmaxWithLossLayer, DefaultLossWeightAndProbTop) {
 }
 
 TEST(SoftmaxWithLossLayer, LossWeightScalesBackward) {
-  auto layer = Make("name: 'loss' type: 'SoftmaxWithLoss' loss_weight: 2");
+  auto layer = MakeLayer("name: 'loss' type: 'SoftmaxWithLoss' loss_weight: 2");
   Blob scores(Shape{1, 3}), labels(Shape{1}), top;
-  Set(&scores, {1, 2, 3});
-  Set(&labels, {0});
+  SetValues(&scores, {1, 2, 3});
+  SetValues(&labels, {0});
   layer->SetUp({&scores, &labels}, {&top});
   const float weighted = layer->Forward({&scores, &labels}, {&top});
   const double expected_loss = -std::log(0.0900305732);
@@ -142,10 +126,10 @@ TEST(SoftmaxWithLossLayer, LossWeightScalesBackward) {
 
 void CheckSoftmaxLossGradient(const std::string& loss_param) {
   SCOPED_TRACE(loss_param);
-  auto layer = Make("name: 'loss' type: 'SoftmaxWithLoss' loss_param { " + loss_param + " }");
+  auto layer = MakeLayer("name: 'loss' type: 'SoftmaxWithLoss' loss_param { " + loss_param + " }");
   Blob scores(Shape{2, 4, 3}), labels(Shape{2, 3}), top;
   testing::FillGaussian(&scores, 1.f, 32);
-  Set(&labels, {0, 3, 1, 2, 5, 3});  // 5 is the ignore label below
+  SetValues(&labels, {0, 3, 1, 2, 5, 3});  // 5 is the ignore label below
   testing::GradientCheckOptions opt;
   opt.bottoms_to_check = {0};
   testing::GradientChecker(opt).Check(layer.get(), {&scores, &labels}, {&top});
@@ -165,32 +149,32 @@ TEST(SoftmaxWithLossLayer, GradientNone) {
 }
 
 TEST(SoftmaxWithLossLayer, GradientNoSpatial) {
-  auto layer = Make("name: 'loss' type: 'SoftmaxWithLoss'");
+  auto layer = MakeLayer("name: 'loss' type: 'SoftmaxWithLoss'");
   Blob scores(Shape{3, 5}), labels(Shape{3}), top;
   testing::FillGaussian(&scores, 2.f, 33);
-  Set(&labels, {4, 0, 2});
+  SetValues(&labels, {4, 0, 2});
   testing::GradientCheckOptions opt;
   opt.bottoms_to_check = {0};
   testing::GradientChecker(opt).Check(layer.get(), {&scores, &labels}, {&top});
 }
 
 TEST(SoftmaxWithLossLayer, LabelOutOfRange) {
-  auto layer = Make("name: 'myloss' type: 'SoftmaxWithLoss'");
+  auto layer = MakeLayer("name: 'myloss' type: 'SoftmaxWithLoss'");
   SoftmaxLossCase c;
-  Set(&c.labels, {2, 0, 3, 1});
+  SetValues(&c.labels, {2, 0, 3, 1});
   Blob top;
   layer->SetUp({&c.scores, &c.labels}, {&top});
   const std::string msg = ErrorOf([&] { layer->Forward({&c.scores, &c.labels}, {&top}); });
   EXPECT_NE(msg.find("myloss"), std::string::npos) << msg;
   EXPECT_NE(msg.find("label 3"), std::string::npos) << msg;
   // A negative label that is not the ignore label is just as wrong.
-  Set(&c.labels, {2, 0, 0, -1});
+  SetValues(&c.labels, {2, 0, 0, -1});
   const std::string msg2 = ErrorOf([&] { layer->Forward({&c.scores, &c.labels}, {&top}); });
   EXPECT_NE(msg2.find("label -1"), std::string::npos) << msg2;
 }
 
 TEST(SoftmaxWithLossLayer, LabelCountMismatch) {
-  auto layer = Make("name: 'myloss' type: 'SoftmaxWithLoss'");
+  auto layer = MakeLayer("name: 'myloss' type: 'SoftmaxWithLoss'");
   Blob scores(Shape{2, 3, 2}), labels(Shape{2, 3}), top;
   const std::string msg = ErrorOf([&] { layer->SetUp({&scores, &labels}, {&top}); });
   EXPECT_NE(msg.find("myloss"), std::string::npos) << msg;
@@ -202,11 +186,11 @@ TEST(SoftmaxWithLossLayer, LabelCountMismatch) {
 // EuclideanLoss
 
 TEST(EuclideanLossLayer, Forward) {
-  auto layer = Make("name: 'l2' type: 'EuclideanLoss'");
+  auto layer = MakeLayer("name: 'l2' type: 'EuclideanLoss'");
   EXPECT_STREQ(layer->type(), "EuclideanLoss");
   Blob a(Shape{2, 2}), b(Shape{2, 2}), top;
-  Set(&a, {1, 2, 3, 4});
-  Set(&b, {0, 2, 1, 1});
+  SetValues(&a, {1, 2, 3, 4});
+  SetValues(&b, {0, 2, 1, 1});
   layer->SetUp({&a, &b}, {&top});
   const float weighted = layer->Forward({&a, &b}, {&top});
   // (1 + 0 + 4 + 9) / (2 * 2)
@@ -222,7 +206,7 @@ TEST(EuclideanLossLayer, Forward) {
 }
 
 TEST(EuclideanLossLayer, Gradient) {
-  auto layer = Make("name: 'l2' type: 'EuclideanLoss'");
+  auto layer = MakeLayer("name: 'l2' type: 'EuclideanLoss'");
   Blob a(Shape{3, 2, 2}), b(Shape{3, 4}), top;
   testing::FillGaussian(&a, 1.f, 34);
   testing::FillGaussian(&b, 1.f, 35);
@@ -230,7 +214,7 @@ TEST(EuclideanLossLayer, Gradient) {
 }
 
 TEST(EuclideanLossLayer, ShapeMismatch) {
-  auto layer = Make("name: 'l2bad' type: 'EuclideanLoss'");
+  auto layer = MakeLayer("name: 'l2bad' type: 'EuclideanLoss'");
   Blob a(Shape{3, 4}), b(Shape{3, 5}), top;
   const std::string msg = ErrorOf([&] { layer->SetUp({&a, &b}, {&top}); });
   EXPECT_NE(msg.find("l2bad"), std::string::npos) << msg;

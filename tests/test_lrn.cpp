@@ -12,22 +12,18 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::MakeLayer;
+using testing::SetValues;
+
 using Shape = std::vector<int>;
 
 std::shared_ptr<Layer> Make(const std::string& lrn_param, const std::string& name = "norm") {
-  pb::LayerParameter p;
-  const std::string text = "name: '" + name + "' type: 'LRN' lrn_param { " + lrn_param + " }";
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
-void SetData(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
+  return MakeLayer("name: '" + name + "' type: 'LRN' lrn_param { " + lrn_param + " }");
 }
 
 // Direct formulas (double precision).
@@ -71,7 +67,7 @@ std::vector<float> ReferenceWithin(const Blob& x, int size, double alpha, double
 TEST(LRNLayer, HandComputedAcross) {
   auto lrn = Make("local_size: 3 alpha: 3 beta: 1 k: 1");
   Blob x(Shape{1, 3, 1, 1}), y;
-  SetData(&x, {1, 2, 3});
+  SetValues(&x, {1, 2, 3});
   lrn->SetUp({&x}, {&y});
   lrn->Forward({&x}, {&y});
   // scale = 1 + (3/3) * {1+4, 1+4+9, 4+9} = {6, 15, 14}.
@@ -84,7 +80,7 @@ TEST(LRNLayer, HandComputedWithin) {
   // k is not used WITHIN_CHANNEL; the divisor is local_size^2 = 9 even at the border.
   auto lrn = Make("local_size: 3 alpha: 9 beta: 1 k: 5 norm_region: WITHIN_CHANNEL");
   Blob x(Shape{1, 1, 1, 3}), y;
-  SetData(&x, {1, 2, 3});
+  SetValues(&x, {1, 2, 3});
   lrn->SetUp({&x}, {&y});
   lrn->Forward({&x}, {&y});
   // base = 1 + 9 * {5, 14, 13} / 9 = {6, 15, 14}.

@@ -12,17 +12,14 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
-using Shape = std::vector<int>;
+using testing::MakeLayer;
 
-std::shared_ptr<Layer> Make(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
+using Shape = std::vector<int>;
 
 // Reference: rows of `dim` elements, y = (x - mean) / (std + eps) or x - mean.
 std::vector<float> Reference(const Blob& x, int rows, bool normalize, double eps) {
@@ -59,7 +56,7 @@ const std::vector<Mode> kModes = {
 TEST(MVNLayer, ForwardMatchesReference) {
   for (const Mode& mode : kModes) {
     SCOPED_TRACE(mode.param);
-    auto layer = Make("name: 'mvn' type: 'MVN' " + mode.param);
+    auto layer = MakeLayer("name: 'mvn' type: 'MVN' " + mode.param);
     EXPECT_STREQ(layer->type(), "MVN");
     Blob x(Shape{2, 3, 4, 5}), y;
     testing::FillGaussian(&x, 2.f, 1);
@@ -74,7 +71,7 @@ TEST(MVNLayer, ForwardMatchesReference) {
 }
 
 TEST(MVNLayer, HandExample) {
-  auto layer = Make("name: 'mvn' type: 'MVN'");
+  auto layer = MakeLayer("name: 'mvn' type: 'MVN'");
   Blob x(Shape{1, 2, 1, 2}), y;
   // rows (1, 3) and (10, 10): mean 2, std 1 -> (-1, 1); constant row -> 0 (eps keeps it finite)
   x.mutable_cpu_data()[0] = 1.f;
@@ -90,7 +87,7 @@ TEST(MVNLayer, HandExample) {
 }
 
 TEST(MVNLayer, TopGetsTheLegacyFourAxisShape) {
-  auto layer = Make("name: 'mvn' type: 'MVN'");
+  auto layer = MakeLayer("name: 'mvn' type: 'MVN'");
   Blob x(Shape{3, 5}), y;
   testing::FillGaussian(&x, 1.f, 2);
   layer->SetUp({&x}, {&y});
@@ -98,7 +95,7 @@ TEST(MVNLayer, TopGetsTheLegacyFourAxisShape) {
   layer->Forward({&x}, {&y});
   // Each (n, c) row has a single element: x - mean = 0.
   EXPECT_EQ(y.asum_data(), 0.f);
-  auto across = Make("name: 'mvn' type: 'MVN' mvn_param { across_channels: true }");
+  auto across = MakeLayer("name: 'mvn' type: 'MVN' mvn_param { across_channels: true }");
   across->SetUp({&x}, {&y});
   across->Forward({&x}, {&y});
   const auto ref = Reference(x, 3, true, 1e-9);
@@ -111,7 +108,7 @@ TEST(MVNLayer, Gradient) {
     // added to the standard deviation): check it with the default, tiny eps.
     if (mode.param.find("eps") != std::string::npos) continue;
     SCOPED_TRACE(mode.param);
-    auto layer = Make("name: 'mvn' type: 'MVN' " + mode.param);
+    auto layer = MakeLayer("name: 'mvn' type: 'MVN' " + mode.param);
     Blob x(Shape{2, 3, 2, 3}), y;
     testing::FillGaussian(&x, 1.f, 3);
     testing::GradientChecker().Check(layer.get(), {&x}, {&y});
@@ -126,14 +123,14 @@ TEST(MVNLayer, InPlace) {
     testing::FillGaussian(&x, 1.f, 4);
     std::vector<float> dtop(x.count());
     for (int i = 0; i < x.count(); ++i) dtop[i] = std::sin(0.4f * i);
-    auto separate = Make(text);
+    auto separate = MakeLayer(text);
     Blob bottom(x.shape()), top;
     bottom.CopyFrom(x);
     separate->SetUp({&bottom}, {&top});
     separate->Forward({&bottom}, {&top});
     std::copy(dtop.begin(), dtop.end(), top.mutable_cpu_diff());
     separate->Backward({&top}, {true}, {&bottom});
-    auto inplace = Make(text);
+    auto inplace = MakeLayer(text);
     Blob blob(x.shape());
     blob.CopyFrom(x);
     inplace->SetUp({&blob}, {&blob});
@@ -149,7 +146,7 @@ TEST(MVNLayer, InPlace) {
 TEST(MVNLayer, BackwardIgnoresAnOverwrittenTop) {
   // Not in place, the backward recomputes y from x: a later in-place layer that changed
   // the top data does not change the gradient.
-  auto layer = Make("name: 'mvn' type: 'MVN'");
+  auto layer = MakeLayer("name: 'mvn' type: 'MVN'");
   Blob x(Shape{2, 2, 3}), y;
   testing::FillGaussian(&x, 1.f, 5);
   layer->SetUp({&x}, {&y});
@@ -166,7 +163,7 @@ TEST(MVNLayer, ThreadsAgree) {
   std::vector<float> out[2], grad[2];
   for (int run = 0; run < 2; ++run) {
     Context::set_num_threads(run + 1);
-    auto layer = Make("name: 'mvn' type: 'MVN'");
+    auto layer = MakeLayer("name: 'mvn' type: 'MVN'");
     Blob x(Shape{8, 16, 30, 30}), y;
     testing::FillGaussian(&x, 1.f, 6);
     layer->SetUp({&x}, {&y});
@@ -182,7 +179,7 @@ TEST(MVNLayer, ThreadsAgree) {
 }
 
 TEST(MVNLayer, TooManyAxes) {
-  auto layer = Make("name: 'bad' type: 'MVN'");
+  auto layer = MakeLayer("name: 'bad' type: 'MVN'");
   Blob x(Shape{2, 2, 2, 2, 2}), y;
   try {
     layer->SetUp({&x}, {&y});

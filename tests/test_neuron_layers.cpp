@@ -11,26 +11,15 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::MakeLayer;
+using testing::SetValues;
+
 using Shape = std::vector<int>;
-
-pb::LayerParameter Param(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return p;
-}
-
-std::shared_ptr<Layer> Make(const std::string& text) {
-  return LayerRegistry::Create(Param(text));
-}
-
-void SetData(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
 
 // Runs forward + backward (dtop = fixed pseudo-random values) once with separate bottom and
 // top, once in place, and expects identical outputs and input gradients.
@@ -40,7 +29,7 @@ void ExpectInPlaceMatches(const std::string& text) {
   std::vector<float> dtop(x.count());
   for (int i = 0; i < x.count(); ++i) dtop[i] = std::sin(0.37f * i) + 0.1f;
 
-  auto separate = Make(text);
+  auto separate = MakeLayer(text);
   Blob bottom(x.shape()), top;
   bottom.CopyFrom(x);
   separate->SetUp({&bottom}, {&top});
@@ -49,7 +38,7 @@ void ExpectInPlaceMatches(const std::string& text) {
   std::copy(dtop.begin(), dtop.end(), top.mutable_cpu_diff());
   separate->Backward({&top}, {true}, {&bottom});
 
-  auto inplace = Make(text);
+  auto inplace = MakeLayer(text);
   Blob blob(x.shape());
   blob.CopyFrom(x);
   inplace->SetUp({&blob}, {&blob});
@@ -66,10 +55,10 @@ void ExpectInPlaceMatches(const std::string& text) {
 // ReLU
 
 TEST(ReLULayer, Forward) {
-  auto layer = Make("name: 'relu' type: 'ReLU'");
+  auto layer = MakeLayer("name: 'relu' type: 'ReLU'");
   EXPECT_STREQ(layer->type(), "ReLU");
   Blob bottom(Shape{5}), top;
-  SetData(&bottom, {-2.f, -0.5f, 0.f, 1.5f, 3.f});
+  SetValues(&bottom, {-2.f, -0.5f, 0.f, 1.5f, 3.f});
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   ASSERT_EQ(top.shape(), bottom.shape());
@@ -78,14 +67,14 @@ TEST(ReLULayer, Forward) {
 }
 
 TEST(ReLULayer, LeakyForwardBackward) {
-  auto layer = Make("name: 'relu' type: 'ReLU' relu_param { negative_slope: 0.1 }");
+  auto layer = MakeLayer("name: 'relu' type: 'ReLU' relu_param { negative_slope: 0.1 }");
   Blob bottom(Shape{4}), top;
-  SetData(&bottom, {-2.f, -0.5f, 1.5f, 3.f});
+  SetValues(&bottom, {-2.f, -0.5f, 1.5f, 3.f});
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   const std::vector<float> expected = {-0.2f, -0.05f, 1.5f, 3.f};
   for (int i = 0; i < 4; ++i) EXPECT_FLOAT_EQ(top.cpu_data()[i], expected[i]);
-  SetData(&top, {-0.2f, -0.05f, 1.5f, 3.f});
+  SetValues(&top, {-0.2f, -0.05f, 1.5f, 3.f});
   std::fill(top.mutable_cpu_diff(), top.mutable_cpu_diff() + 4, 2.f);
   layer->Backward({&top}, {true}, {&bottom});
   const std::vector<float> grad = {0.2f, 0.2f, 2.f, 2.f};
@@ -93,7 +82,7 @@ TEST(ReLULayer, LeakyForwardBackward) {
 }
 
 TEST(ReLULayer, Gradient) {
-  auto layer = Make("name: 'relu' type: 'ReLU'");
+  auto layer = MakeLayer("name: 'relu' type: 'ReLU'");
   Blob bottom(Shape{2, 3, 2, 2}), top;
   testing::FillGaussian(&bottom, 1.f, 3);
   testing::GradientCheckOptions opt;
@@ -103,7 +92,7 @@ TEST(ReLULayer, Gradient) {
 }
 
 TEST(ReLULayer, LeakyGradient) {
-  auto layer = Make("name: 'relu' type: 'ReLU' relu_param { negative_slope: 0.01 }");
+  auto layer = MakeLayer("name: 'relu' type: 'ReLU' relu_param { negative_slope: 0.01 }");
   Blob bottom(Shape{2, 3, 2, 2}), top;
   testing::FillGaussian(&bottom, 1.f, 4);
   testing::GradientCheckOptions opt;
@@ -122,7 +111,7 @@ TEST(ReLULayer, LeakyInPlace) {
 
 TEST(ReLULayer, LargeParallel) {
   // Large enough for parallel_for to split the work.
-  auto layer = Make("name: 'relu' type: 'ReLU' relu_param { negative_slope: 0.5 }");
+  auto layer = MakeLayer("name: 'relu' type: 'ReLU' relu_param { negative_slope: 0.5 }");
   Blob bottom(Shape{300000}), top;
   testing::FillGaussian(&bottom, 1.f, 5);
   layer->SetUp({&bottom}, {&top});
@@ -134,7 +123,7 @@ TEST(ReLULayer, LargeParallel) {
 }
 
 TEST(ReLULayer, WrongBlobCount) {
-  auto layer = Make("name: 'relu2' type: 'ReLU'");
+  auto layer = MakeLayer("name: 'relu2' type: 'ReLU'");
   Blob a(Shape{2}), b({2}), top;
   try {
     layer->SetUp({&a, &b}, {&top});
@@ -148,10 +137,10 @@ TEST(ReLULayer, WrongBlobCount) {
 // Sigmoid
 
 TEST(SigmoidLayer, Forward) {
-  auto layer = Make("name: 'sig' type: 'Sigmoid'");
+  auto layer = MakeLayer("name: 'sig' type: 'Sigmoid'");
   EXPECT_STREQ(layer->type(), "Sigmoid");
   Blob bottom(Shape{5}), top;
-  SetData(&bottom, {0.f, 2.f, -2.f, 100.f, -100.f});
+  SetValues(&bottom, {0.f, 2.f, -2.f, 100.f, -100.f});
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   const std::vector<float> expected = {0.5f, 0.880797078f, 0.119202922f, 1.f, 0.f};
@@ -159,7 +148,7 @@ TEST(SigmoidLayer, Forward) {
 }
 
 TEST(SigmoidLayer, Gradient) {
-  auto layer = Make("name: 'sig' type: 'Sigmoid'");
+  auto layer = MakeLayer("name: 'sig' type: 'Sigmoid'");
   Blob bottom(Shape{2, 3, 2, 2}), top;
   testing::FillGaussian(&bottom, 2.f, 6);
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&top});
@@ -173,10 +162,10 @@ TEST(SigmoidLayer, InPlace) {
 // TanH
 
 TEST(TanHLayer, Forward) {
-  auto layer = Make("name: 'tanh' type: 'TanH'");
+  auto layer = MakeLayer("name: 'tanh' type: 'TanH'");
   EXPECT_STREQ(layer->type(), "TanH");
   Blob bottom(Shape{4}), top;
-  SetData(&bottom, {0.f, 0.5f, -1.f, 30.f});
+  SetValues(&bottom, {0.f, 0.5f, -1.f, 30.f});
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   const std::vector<float> expected = {0.f, 0.462117157f, -0.761594156f, 1.f};
@@ -184,7 +173,7 @@ TEST(TanHLayer, Forward) {
 }
 
 TEST(TanHLayer, Gradient) {
-  auto layer = Make("name: 'tanh' type: 'TanH'");
+  auto layer = MakeLayer("name: 'tanh' type: 'TanH'");
   Blob bottom(Shape{2, 3, 2, 2}), top;
   testing::FillGaussian(&bottom, 1.f, 8);
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&top});
@@ -198,7 +187,7 @@ TEST(TanHLayer, InPlace) {
 // Dropout
 
 TEST(DropoutLayer, TrainForward) {
-  auto layer = Make("name: 'drop' type: 'Dropout' dropout_param { dropout_ratio: 0.25 }");
+  auto layer = MakeLayer("name: 'drop' type: 'Dropout' dropout_param { dropout_ratio: 0.25 }");
   EXPECT_STREQ(layer->type(), "Dropout");
   Blob bottom(Shape{100, 100}), top;
   testing::FillUniform(&bottom, 1.f, 2.f, 9);
@@ -217,7 +206,7 @@ TEST(DropoutLayer, TrainForward) {
 }
 
 TEST(DropoutLayer, TestPhaseIsIdentity) {
-  auto layer = Make("name: 'drop' type: 'Dropout' phase: TEST");
+  auto layer = MakeLayer("name: 'drop' type: 'Dropout' phase: TEST");
   Blob bottom(Shape{3, 4}), top;
   testing::FillGaussian(&bottom, 1.f, 10);
   layer->SetUp({&bottom}, {&top});
@@ -229,7 +218,7 @@ TEST(DropoutLayer, TestPhaseIsIdentity) {
 }
 
 TEST(DropoutLayer, BackwardUsesMask) {
-  auto layer = Make("name: 'drop' type: 'Dropout'");
+  auto layer = MakeLayer("name: 'drop' type: 'Dropout'");
   Blob bottom(Shape{1000}), top;
   testing::FillUniform(&bottom, 1.f, 2.f, 11);
   layer->SetUp({&bottom}, {&top});
@@ -241,7 +230,7 @@ TEST(DropoutLayer, BackwardUsesMask) {
 }
 
 TEST(DropoutLayer, Gradient) {
-  auto layer = Make("name: 'drop' type: 'Dropout' phase: TRAIN");
+  auto layer = MakeLayer("name: 'drop' type: 'Dropout' phase: TRAIN");
   Blob bottom(Shape{2, 3, 2, 2}), top;
   testing::FillGaussian(&bottom, 1.f, 12);
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&top});
@@ -252,7 +241,7 @@ TEST(DropoutLayer, InPlace) {
 }
 
 TEST(DropoutLayer, BadRatio) {
-  auto layer = Make("name: 'drop9' type: 'Dropout' dropout_param { dropout_ratio: 1.0 }");
+  auto layer = MakeLayer("name: 'drop9' type: 'Dropout' dropout_param { dropout_ratio: 1.0 }");
   Blob bottom(Shape{4}), top;
   try {
     layer->SetUp({&bottom}, {&top});

@@ -14,30 +14,22 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
+
+using testing::Diffs;
+using testing::MakeLayer;
+using testing::SetValues;
+using testing::Values;
 
 using Shape = std::vector<int>;
 
 std::shared_ptr<Layer> Make(const std::string& pool_param, const std::string& extra = "",
                             const std::string& name = "pool") {
-  pb::LayerParameter p;
-  const std::string text =
-      "name: '" + name + "' type: 'Pooling' " + extra + " pooling_param { " + pool_param + " }";
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
-void SetData(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
-std::vector<float> Data(const Blob& b) {
-  return {b.cpu_data(), b.cpu_data() + b.count()};
-}
-std::vector<float> Diff(const Blob& b) {
-  return {b.cpu_diff(), b.cpu_diff() + b.count()};
+  return MakeLayer("name: '" + name + "' type: 'Pooling' " + extra + " pooling_param { " +
+                   pool_param + " }");
 }
 
 std::vector<float> Iota(int n) {
@@ -83,14 +75,14 @@ TEST(PoolingLayer, MaxCeilAndFloor) {
   for (const bool ceil : {true, false}) {
     auto pool = Make(std::string("kernel_size: 3 stride: 2") + (ceil ? "" : " round_mode: FLOOR"));
     Blob x(Shape{1, 1, 6, 6}), y;
-    SetData(&x, Iota(36));
+    SetValues(&x, Iota(36));
     pool->SetUp({&x}, {&y});
     pool->Forward({&x}, {&y});
     // Each window's maximum is its bottom-right element 6*h + w + 1.
     if (ceil)
-      EXPECT_EQ(Data(y), (std::vector<float>{15, 17, 18, 27, 29, 30, 33, 35, 36}));
+      EXPECT_EQ(Values(y), (std::vector<float>{15, 17, 18, 27, 29, 30, 33, 35, 36}));
     else
-      EXPECT_EQ(Data(y), (std::vector<float>{15, 17, 27, 29}));
+      EXPECT_EQ(Values(y), (std::vector<float>{15, 17, 27, 29}));
   }
 }
 
@@ -99,33 +91,33 @@ TEST(PoolingLayer, MaxMaskTopAndTies) {
   Blob x(Shape{1, 2, 2, 4}), y, mask;
   // Channel 0: window 0 all equal (first wins), window 1 max at the last element.
   // Channel 1: negative values, max in the middle.
-  SetData(&x, {5, 5, 1, 2, 5, 5, 3, 9, -4, -2, -8, -1, -3, -5, -7, -6});
+  SetValues(&x, {5, 5, 1, 2, 5, 5, 3, 9, -4, -2, -8, -1, -3, -5, -7, -6});
   pool->SetUp({&x}, {&y, &mask});
   pool->Forward({&x}, {&y, &mask});
-  EXPECT_EQ(Data(y), (std::vector<float>{5, 9, -2, -1}));
-  EXPECT_EQ(Data(mask), (std::vector<float>{0, 7, 1, 3}));
+  EXPECT_EQ(Values(y), (std::vector<float>{5, 9, -2, -1}));
+  EXPECT_EQ(Values(mask), (std::vector<float>{0, 7, 1, 3}));
   std::copy_n(std::vector<float>{1, 2, 3, 4}.begin(), 4, y.mutable_cpu_diff());
   pool->Backward({&y, &mask}, {true}, {&x});
-  EXPECT_EQ(Diff(x), (std::vector<float>{1, 0, 0, 0, 0, 0, 0, 2, 0, 3, 0, 4, 0, 0, 0, 0}));
+  EXPECT_EQ(Diffs(x), (std::vector<float>{1, 0, 0, 0, 0, 0, 0, 2, 0, 3, 0, 4, 0, 0, 0, 0}));
 }
 
 TEST(PoolingLayer, MaxOverlappingWindowsAccumulate) {
   // 1x3 row pooled by kernel 1x2, stride 1: the middle element is the max of both windows.
   auto pool = Make("kernel_h: 1 kernel_w: 2 stride: 1");
   Blob x(Shape{1, 1, 1, 3}), y;
-  SetData(&x, {1, 7, 2});
+  SetValues(&x, {1, 7, 2});
   pool->SetUp({&x}, {&y});
   pool->Forward({&x}, {&y});
-  EXPECT_EQ(Data(y), (std::vector<float>{7, 7}));
+  EXPECT_EQ(Values(y), (std::vector<float>{7, 7}));
   std::copy_n(std::vector<float>{0.5f, 0.25f}.begin(), 2, y.mutable_cpu_diff());
   pool->Backward({&y}, {true}, {&x});
-  EXPECT_EQ(Diff(x), (std::vector<float>{0, 0.75f, 0}));
+  EXPECT_EQ(Diffs(x), (std::vector<float>{0, 0.75f, 0}));
 }
 
 TEST(PoolingLayer, AveCeilClipsToImage) {
   auto pool = Make("pool: AVE kernel_size: 3 stride: 2");
   Blob x(Shape{1, 1, 6, 6}), y;
-  SetData(&x, Iota(36));
+  SetValues(&x, Iota(36));
   pool->SetUp({&x}, {&y});
   pool->Forward({&x}, {&y});
   // Without padding the divisor is the clipped window: last window {29, 30, 35, 36}.
@@ -140,7 +132,7 @@ TEST(PoolingLayer, AvePaddingDivisor) {
     // padded image), so corners give 4/9 and edges 6/9.
     auto pool = Make("pool: AVE kernel_size: 3 stride: 1 pad: 1");
     Blob x(Shape{1, 1, 3, 3}), y;
-    SetData(&x, std::vector<float>(9, 1.f));
+    SetValues(&x, std::vector<float>(9, 1.f));
     pool->SetUp({&x}, {&y});
     pool->Forward({&x}, {&y});
     const float a = 4.f / 9, b = 6.f / 9;
@@ -152,7 +144,7 @@ TEST(PoolingLayer, AvePaddingDivisor) {
     // padded image [-1, 5) and their divisor is clipped to it.
     auto pool = Make("pool: AVE kernel_size: 3 stride: 2 pad: 1");
     Blob x(Shape{1, 1, 4, 4}), y;
-    SetData(&x, std::vector<float>(16, 1.f));
+    SetValues(&x, std::vector<float>(16, 1.f));
     pool->SetUp({&x}, {&y});
     ASSERT_EQ(y.shape(), (Shape{1, 1, 3, 3}));
     pool->Forward({&x}, {&y});
@@ -183,7 +175,7 @@ TEST(PoolingLayer, GlobalPooling) {
   Blob y;
   pool->SetUp({&x}, {&y});
   x.Reshape(Shape{1, 1, 2, 2});
-  SetData(&x, {1, 2, 3, 6});
+  SetValues(&x, {1, 2, 3, 6});
   pool->Forward({&x}, {&y});
   EXPECT_EQ(y.shape(), (Shape{1, 1, 1, 1}));
   EXPECT_FLOAT_EQ(y.cpu_data()[0], 3.f);
@@ -194,7 +186,7 @@ void FillDistinct(Blob* x, unsigned seed) {
   std::vector<float> v(x->count());
   for (int i = 0; i < x->count(); ++i) v[i] = 0.1f * (i - x->count() / 2);
   std::shuffle(v.begin(), v.end(), std::mt19937(seed));
-  SetData(x, v);
+  SetValues(x, v);
 }
 
 TEST(PoolingLayer, GradientMax) {
@@ -232,11 +224,11 @@ TEST(PoolingLayer, GradientAve) {
 TEST(PoolingLayer, StochasticTest) {
   auto pool = Make("pool: STOCHASTIC kernel_size: 2 stride: 2", "phase: TEST");
   Blob x(Shape{1, 1, 2, 4}), y;
-  SetData(&x, {1, 2, 0, 0, 3, 4, 0, 0});
+  SetValues(&x, {1, 2, 0, 0, 3, 4, 0, 0});
   pool->SetUp({&x}, {&y});
   pool->Forward({&x}, {&y});
   // sum(x^2) / sum(x) = 30 / 10; an all-zero window gives 0.
-  EXPECT_EQ(Data(y), (std::vector<float>{3, 0}));
+  EXPECT_EQ(Values(y), (std::vector<float>{3, 0}));
 }
 
 TEST(PoolingLayer, StochasticTrainSamplesByValue) {

@@ -18,29 +18,25 @@
 #include "crema/layer_registry.hpp"
 #include "layers/recurrent.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
+
+using testing::MakeLayer;
+using testing::SetValues;
 
 using Shape = std::vector<int>;
 
 std::shared_ptr<Layer> Make(const std::string& type, const std::string& recurrent_param,
                             const std::string& name = "rec") {
-  pb::LayerParameter p;
-  const std::string text =
-      "name: '" + name + "' type: '" + type + "' recurrent_param { " + recurrent_param + " }";
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
+  return MakeLayer("name: '" + name + "' type: '" + type + "' recurrent_param { " +
+                   recurrent_param + " }");
 }
 
 const char* kFillers =
     "weight_filler { type: 'uniform' min: -0.6 max: 0.6 } "
     "bias_filler { type: 'uniform' min: -0.4 max: 0.4 }";
-
-void SetData(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
 
 double Sig(double v) {
   return 1.0 / (1.0 + std::exp(-v));
@@ -70,7 +66,7 @@ struct Inputs {
     x.Reshape(Shape{T, N, D});
     testing::FillGaussian(&x, 1.f, 11);
     cont.Reshape(Shape{T, N});
-    SetData(&cont, cont_values);
+    SetValues(&cont, cont_values);
     if (ds > 0) {
       with_static = true;
       xs.Reshape(Shape{N, ds});
@@ -284,16 +280,16 @@ TEST(GRULayer, ForwardMatchesReference) {
 TEST(GRULayer, HandSetWeights) {
   auto gru = Make("GRU", "num_output: 2 expose_hidden: true");
   Blob x(Shape{3, 1, 2}), cont(Shape{3, 1}), h0(Shape{1, 1, 2}), h, hT;
-  SetData(&x, {1.0f, -1.0f, 0.5f, 2.0f, -1.5f, 0.25f});
-  SetData(&h0, {0.7f, -0.4f});
+  SetValues(&x, {1.0f, -1.0f, 0.5f, 2.0f, -1.5f, 0.25f});
+  SetValues(&h0, {0.7f, -0.4f});
   gru->SetUp({&x, &cont, &h0}, {&h, &hT});
   ASSERT_EQ(gru->blobs().size(), 4u);
-  SetData(gru->blobs()[0].get(),
-          {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f, 0.9f, 0.1f, -0.3f, 0.2f});
-  SetData(gru->blobs()[1].get(),
-          {0.2f, 0.1f, -0.1f, 0.3f, 0.4f, -0.2f, 0.05f, 0.15f, -0.6f, 0.5f, 0.25f, -0.35f});
-  SetData(gru->blobs()[2].get(), {0.1f, -0.1f, 0.2f, -0.2f, 0.3f, -0.3f});
-  SetData(gru->blobs()[3].get(), {-0.05f, 0.05f, 0.15f, -0.15f, 0.25f, -0.25f});
+  SetValues(gru->blobs()[0].get(),
+            {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f, 0.7f, -0.8f, 0.9f, 0.1f, -0.3f, 0.2f});
+  SetValues(gru->blobs()[1].get(),
+            {0.2f, 0.1f, -0.1f, 0.3f, 0.4f, -0.2f, 0.05f, 0.15f, -0.6f, 0.5f, 0.25f, -0.35f});
+  SetValues(gru->blobs()[2].get(), {0.1f, -0.1f, 0.2f, -0.2f, 0.3f, -0.3f});
+  SetValues(gru->blobs()[3].get(), {-0.05f, 0.05f, 0.15f, -0.15f, 0.25f, -0.25f});
   struct Case {
     std::vector<float> cont;
     std::vector<double> h;
@@ -305,7 +301,7 @@ TEST(GRULayer, HandSetWeights) {
        {0.702046922, -0.460941496, 0.167964917, -0.186272466, -0.022630479, 0.089542627}},
   };
   for (const Case& c : cases) {
-    SetData(&cont, c.cont);
+    SetValues(&cont, c.cont);
     gru->Forward({&x, &cont, &h0}, {&h, &hT});
     for (int i = 0; i < 6; ++i) EXPECT_NEAR(h.cpu_data()[i], c.h[i], 1e-6) << i;
     for (int i = 0; i < 2; ++i) EXPECT_NEAR(hT.cpu_data()[i], c.h[4 + i], 1e-6) << i;
@@ -320,7 +316,7 @@ TEST(LSTMUnitLayer, ForwardMatchesFormula) {
   Blob c_prev(Shape{1, N, H}), gates(Shape{1, N, 4 * H}), cont(Shape{1, N}), c, h;
   testing::FillGaussian(&c_prev, 1.f, 21);
   testing::FillGaussian(&gates, 1.f, 22);
-  SetData(&cont, {1, 0});
+  SetValues(&cont, {1, 0});
   unit->SetUp({&c_prev, &gates, &cont}, {&c, &h});
   unit->Forward({&c_prev, &gates, &cont}, {&c, &h});
   for (int n = 0; n < N; ++n)
@@ -361,7 +357,7 @@ TEST(LSTMLayer, StateCarriesOverBetweenForwards) {
     // ResetState forgets the carried state: with cont 1 the next step starts from zero.
     static_cast<RecurrentLayer*>(split.get())->ResetState();
     std::copy_n(in.x.cpu_data(), 6, x1.mutable_cpu_data());
-    SetData(&c1, {1, 1});
+    SetValues(&c1, {1, 1});
     split->Forward({&x1, &c1}, {&y_part});
     for (int i = 0; i < 6; ++i)
       EXPECT_NEAR(y_part.cpu_data()[i], y_whole.cpu_data()[i], 1e-5) << type << " reset " << i;
@@ -422,7 +418,7 @@ TEST(LSTMUnitLayer, Gradient) {
   Blob c_prev(Shape{1, 3, 2}), gates(Shape{1, 3, 8}), cont(Shape{1, 3}), c, h;
   testing::FillGaussian(&c_prev, 1.f, 31);
   testing::FillGaussian(&gates, 1.f, 32);
-  SetData(&cont, {1, 0, 1});
+  SetValues(&cont, {1, 0, 1});
   testing::GradientCheckOptions options;
   options.bottoms_to_check = {0, 1};
   testing::GradientChecker(options).Check(unit.get(), {&c_prev, &gates, &cont}, {&c, &h});

@@ -23,30 +23,12 @@
 #include "crema/signal_handler.hpp"
 #include "crema/solver.hpp"
 #include "solvers/sgd.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
-// A fresh directory under the test temp dir, removed (with its files) at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = ::testing::TempDir() + "crema_resume_XXXXXX";
-    std::vector<char> buffer(pattern.begin(), pattern.end());
-    buffer.push_back('\0');
-    const char* made = ::mkdtemp(buffer.data());
-    EXPECT_NE(made, nullptr) << "mkdtemp " << pattern;
-    path_ = made ? made : "/tmp";
-  }
-  ~TempDir() {
-    const std::string command = "rm -rf '" + path_ + "'";
-    if (std::system(command.c_str()) != 0) ADD_FAILURE() << "cannot remove " << path_;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 bool Exists(const std::string& path) {
   struct stat info;

@@ -11,20 +11,17 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::MakeLayer;
+
 using Shape = std::vector<int>;
 
-std::shared_ptr<Layer> Make(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
 TEST(SoftmaxLayer, ForwardKnownValues) {
-  auto layer = Make("name: 'prob' type: 'Softmax'");
+  auto layer = MakeLayer("name: 'prob' type: 'Softmax'");
   EXPECT_STREQ(layer->type(), "Softmax");
   Blob bottom(Shape{2, 3}), top;
   const float x[] = {1.f, 2.f, 3.f, 1000.f, 1001.f, 1002.f};
@@ -57,7 +54,7 @@ void ExpectSoftmaxAlong(const Blob& bottom, const Blob& top, int axis) {
 }
 
 TEST(SoftmaxLayer, ForwardSpatial) {
-  auto layer = Make("name: 'prob' type: 'Softmax'");
+  auto layer = MakeLayer("name: 'prob' type: 'Softmax'");
   Blob bottom(Shape{2, 4, 3, 2}), top;
   testing::FillGaussian(&bottom, 2.f, 21);
   layer->SetUp({&bottom}, {&top});
@@ -66,7 +63,7 @@ TEST(SoftmaxLayer, ForwardSpatial) {
 }
 
 TEST(SoftmaxLayer, ForwardNegativeAxis) {
-  auto layer = Make("name: 'prob' type: 'Softmax' softmax_param { axis: -1 }");
+  auto layer = MakeLayer("name: 'prob' type: 'Softmax' softmax_param { axis: -1 }");
   Blob bottom(Shape{3, 2, 5}), top;
   testing::FillGaussian(&bottom, 2.f, 22);
   layer->SetUp({&bottom}, {&top});
@@ -75,7 +72,7 @@ TEST(SoftmaxLayer, ForwardNegativeAxis) {
 }
 
 TEST(SoftmaxLayer, ForwardAxisZero) {
-  auto layer = Make("name: 'prob' type: 'Softmax' softmax_param { axis: 0 }");
+  auto layer = MakeLayer("name: 'prob' type: 'Softmax' softmax_param { axis: 0 }");
   Blob bottom(Shape{4, 3}), top;
   testing::FillGaussian(&bottom, 2.f, 23);
   layer->SetUp({&bottom}, {&top});
@@ -84,7 +81,7 @@ TEST(SoftmaxLayer, ForwardAxisZero) {
 }
 
 TEST(SoftmaxLayer, ForwardLargeParallel) {
-  auto layer = Make("name: 'prob' type: 'Softmax'");
+  auto layer = MakeLayer("name: 'prob' type: 'Softmax'");
   Blob bottom(Shape{64, 1000}), top;
   testing::FillGaussian(&bottom, 3.f, 24);
   layer->SetUp({&bottom}, {&top});
@@ -93,22 +90,22 @@ TEST(SoftmaxLayer, ForwardLargeParallel) {
 }
 
 TEST(SoftmaxLayer, Gradient) {
-  auto layer = Make("name: 'prob' type: 'Softmax'");
+  auto layer = MakeLayer("name: 'prob' type: 'Softmax'");
   Blob bottom(Shape{2, 5}), top;
   testing::FillGaussian(&bottom, 1.f, 25);
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&top});
 }
 
 TEST(SoftmaxLayer, GradientSpatial) {
-  auto layer = Make("name: 'prob' type: 'Softmax'");
+  auto layer = MakeLayer("name: 'prob' type: 'Softmax'");
   Blob bottom(Shape{2, 3, 2, 2}), top;
   testing::FillGaussian(&bottom, 1.f, 26);
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&top});
 }
 
 TEST(SoftmaxLayer, InPlace) {
-  auto ref = Make("name: 'prob' type: 'Softmax'");
-  auto inplace = Make("name: 'prob' type: 'Softmax'");
+  auto ref = MakeLayer("name: 'prob' type: 'Softmax'");
+  auto inplace = MakeLayer("name: 'prob' type: 'Softmax'");
   Blob bottom(Shape{2, 3, 2}), top, blob(Shape{2, 3, 2});
   testing::FillGaussian(&bottom, 1.f, 27);
   blob.CopyFrom(bottom);
@@ -127,7 +124,7 @@ TEST(SoftmaxLayer, InPlace) {
 }
 
 TEST(SoftmaxLayer, BadAxis) {
-  auto layer = Make("name: 'prob7' type: 'Softmax' softmax_param { axis: 2 }");
+  auto layer = MakeLayer("name: 'prob7' type: 'Softmax' softmax_param { axis: 2 }");
   Blob bottom(Shape{2, 3}), top;
   try {
     layer->SetUp({&bottom}, {&top});

@@ -23,6 +23,7 @@
 #include "crema/net.hpp"
 #include "crema/solver.hpp"
 #include "solvers/sgd.hpp"
+#include "tests/solver_test_util.hpp"
 
 namespace crema {
 
@@ -40,37 +41,10 @@ double CyclicT(int sample, int m) {
   return std::cos(0.5 * sample - 1.1 * m) + 0.2 * m;
 }
 
-class TestCyclicDataLayer : public Layer {
+class TestCyclicDataLayer : public testing::CyclicDataLayer {
  public:
-  explicit TestCyclicDataLayer(const pb::LayerParameter& param) : Layer(param) {}
-  const char* type() const override { return "TestCyclicData"; }
-  int ExactNumBottomBlobs() const override { return 0; }
-  int ExactNumTopBlobs() const override { return 2; }
-  void Reshape(const BlobVec& bottom, const BlobVec& top) override {
-    const pb::DummyDataParameter& p = layer_param().dummy_data_param();
-    LAYER_REQUIRE(p.shape_size() == 2, "needs two shapes");
-    top[0]->Reshape(p.shape(0));
-    top[1]->Reshape(p.shape(1));
-  }
-  void SeekBatch(int64_t index) override { next_ = index; }
-
- protected:
-  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override {
-    const int batch = top[0]->shape(0), k_dim = top[0]->count(1), m_dim = top[1]->count(1);
-    float* x = top[0]->mutable_cpu_data();
-    float* t = top[1]->mutable_cpu_data();
-    for (int r = 0; r < batch; ++r) {
-      const int sample = static_cast<int>((next_ * batch + r) % kCycle);
-      for (int k = 0; k < k_dim; ++k) x[r * k_dim + k] = static_cast<float>(CyclicX(sample, k));
-      for (int m = 0; m < m_dim; ++m) t[r * m_dim + m] = static_cast<float>(CyclicT(sample, m));
-    }
-    ++next_;
-  }
-  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
-                    const BlobVec& bottom) override {}
-
- private:
-  int64_t next_ = 0;
+  explicit TestCyclicDataLayer(const pb::LayerParameter& param)
+      : CyclicDataLayer(param, "TestCyclicData", kCycle, CyclicX, CyclicT) {}
 };
 
 REGISTER_LAYER_CLASS(TestCyclicData);
@@ -112,19 +86,8 @@ struct Problem {
   std::string extra;  // more solver fields
 
   std::string NetText() const {
-    std::ostringstream net;
-    net << "name: 'lsq' "
-        << "layer { name: 'data' type: 'TestCyclicData' top: 'x' top: 't' dummy_data_param {"
-        << " shape { dim: " << batch << " dim: " << kK << " }"
-        << " shape { dim: " << batch << " dim: " << kM << " } } } "
-        << "layer { name: 'ip' type: 'InnerProduct' bottom: 'x' top: 'y'"
-        << " param { lr_mult: " << lr_mult_w << " decay_mult: " << decay_mult_w << " }";
-    if (bias) net << " param { lr_mult: " << lr_mult_b << " decay_mult: " << decay_mult_b << " }";
-    net << " inner_product_param { num_output: " << kM
-        << " bias_term: " << (bias ? "true" : "false")
-        << " weight_filler { type: 'constant' value: 0.5 } bias_filler { type: 'constant' } } } "
-        << "layer { name: 'loss' type: 'EuclideanLoss' bottom: 'y' bottom: 't' top: 'loss' }";
-    return net.str();
+    return testing::LeastSquaresNetText("lsq", "TestCyclicData", batch, kK, kM, bias,
+                                        {lr_mult_w, decay_mult_w, lr_mult_b, decay_mult_b});
   }
 
   pb::SolverParameter SolverParam() const {
@@ -213,13 +176,7 @@ struct Reference {
 
 std::unique_ptr<SGDSolver> MakeSolver(const Problem& problem) {
   std::unique_ptr<SGDSolver> solver(new SGDSolver(problem.SolverParam()));
-  Layer& ip = *solver->net()->layer_by_name("ip");
-  float* w = ip.blobs()[0]->mutable_cpu_data();
-  for (int i = 0; i < kM * kK; ++i) w[i] = static_cast<float>(kW0[i]);
-  if (problem.bias) {
-    float* b = ip.blobs()[1]->mutable_cpu_data();
-    for (int i = 0; i < kM; ++i) b[i] = static_cast<float>(kB0[i]);
-  }
+  testing::SetInnerProductWeights(solver->net().get(), kW0, problem.bias ? kB0 : nullptr);
   return solver;
 }
 

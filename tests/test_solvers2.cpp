@@ -24,6 +24,8 @@
 #include "crema/net.hpp"
 #include "crema/solver.hpp"
 #include "solvers/sgd.hpp"
+#include "tests/solver_test_util.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 
@@ -42,37 +44,10 @@ double S2T(int sample, int m) {
 }
 }  // namespace
 
-class Solvers2DataLayer : public Layer {
+class Solvers2DataLayer : public testing::CyclicDataLayer {
  public:
-  explicit Solvers2DataLayer(const pb::LayerParameter& param) : Layer(param) {}
-  const char* type() const override { return "Solvers2Data"; }
-  int ExactNumBottomBlobs() const override { return 0; }
-  int ExactNumTopBlobs() const override { return 2; }
-  void Reshape(const BlobVec& bottom, const BlobVec& top) override {
-    const pb::DummyDataParameter& p = layer_param().dummy_data_param();
-    LAYER_REQUIRE(p.shape_size() == 2, "needs two shapes");
-    top[0]->Reshape(p.shape(0));
-    top[1]->Reshape(p.shape(1));
-  }
-  void SeekBatch(int64_t index) override { next_ = index; }
-
- protected:
-  void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override {
-    const int batch = top[0]->shape(0), k_dim = top[0]->count(1), m_dim = top[1]->count(1);
-    float* x = top[0]->mutable_cpu_data();
-    float* t = top[1]->mutable_cpu_data();
-    for (int r = 0; r < batch; ++r) {
-      const int s = static_cast<int>((next_ * batch + r) % kCycle2);
-      for (int k = 0; k < k_dim; ++k) x[r * k_dim + k] = static_cast<float>(S2X(s, k));
-      for (int m = 0; m < m_dim; ++m) t[r * m_dim + m] = static_cast<float>(S2T(s, m));
-    }
-    ++next_;
-  }
-  void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
-                    const BlobVec& bottom) override {}
-
- private:
-  int64_t next_ = 0;
+  explicit Solvers2DataLayer(const pb::LayerParameter& param)
+      : CyclicDataLayer(param, "Solvers2Data", kCycle2, S2X, S2T) {}
 };
 
 REGISTER_LAYER_CLASS(Solvers2Data);
@@ -104,17 +79,8 @@ struct Config {
   std::string extra;
 
   std::string NetText() const {
-    std::ostringstream net;
-    net << "name: 'lsq2' layer { name: 'data' type: 'Solvers2Data' top: 'x' top: 't'"
-        << " dummy_data_param { shape { dim: " << kBatch << " dim: " << kK << " }"
-        << " shape { dim: " << kBatch << " dim: " << kM << " } } } "
-        << "layer { name: 'ip' type: 'InnerProduct' bottom: 'x' top: 'y'"
-        << " param { lr_mult: " << lr_mult_w << " decay_mult: " << decay_mult_w << " }"
-        << " param { lr_mult: " << lr_mult_b << " decay_mult: " << decay_mult_b << " }"
-        << " inner_product_param { num_output: " << kM
-        << " weight_filler { type: 'constant' value: 0.5 } } } "
-        << "layer { name: 'loss' type: 'EuclideanLoss' bottom: 'y' bottom: 't' top: 'loss' }";
-    return net.str();
+    return testing::LeastSquaresNetText("lsq2", "Solvers2Data", kBatch, kK, kM, /*bias=*/true,
+                                        {lr_mult_w, decay_mult_w, lr_mult_b, decay_mult_b});
   }
   pb::SolverParameter Param() const {
     std::ostringstream text;
@@ -199,9 +165,7 @@ std::unique_ptr<SGDSolver> MakeSolver(const Config& config) {
   EXPECT_EQ(std::string(base->type()), config.type);
   std::unique_ptr<SGDSolver> solver(dynamic_cast<SGDSolver*>(base.release()));
   EXPECT_TRUE(solver != nullptr);
-  Layer& ip = *solver->net()->layer_by_name("ip");
-  for (int i = 0; i < kM * kK; ++i) ip.blobs()[0]->mutable_cpu_data()[i] = float(kW0[i]);
-  for (int i = 0; i < kM; ++i) ip.blobs()[1]->mutable_cpu_data()[i] = float(kB0[i]);
+  testing::SetInnerProductWeights(solver->net().get(), kW0, kB0);
   return solver;
 }
 
@@ -370,15 +334,6 @@ TEST_F(Solvers2, Registered) {
 // Exact resume
 // ---------------------------------------------------------------------------------------
 
-std::string MakeTempDir() {
-  std::string pattern = ::testing::TempDir() + "crema_solvers2_XXXXXX";
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  const char* made = ::mkdtemp(buffer.data());
-  EXPECT_NE(made, nullptr);
-  return made ? made : "/tmp";
-}
-
 std::vector<float> AllWeightsAndHistory(const SGDSolver& solver) {
   std::vector<float> all;
   for (const Blob* b : solver.net()->learnable_params())
@@ -390,7 +345,8 @@ std::vector<float> AllWeightsAndHistory(const SGDSolver& solver) {
 
 void CheckResume(Config config) {
   SCOPED_TRACE(config.type);
-  const std::string dir = MakeTempDir();
+  const testing::TempDir temp("crema_solvers2_");
+  const std::string& dir = temp.path();
   config.extra = "snapshot_prefix: '" + dir + "/s'";
   const int N = 4;
   std::unique_ptr<SGDSolver> straight = MakeSolver(config);
@@ -411,8 +367,6 @@ void CheckResume(Config config) {
     EXPECT_EQ(std::memcmp(resumed.data(), expected.data(), expected.size() * sizeof(float)), 0)
         << "resumed run differs from the straight one";
   }
-  const std::string command = "rm -rf '" + dir + "'";
-  EXPECT_EQ(std::system(command.c_str()), 0);
 }
 
 TEST_F(Solvers2, AdamResumeIsExact) {

@@ -15,120 +15,100 @@
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::Diffs;
+using testing::ErrorOf;
+using testing::MakeLayer;
+using testing::SetValues;
+using testing::Values;
+
 using Shape = std::vector<int>;
-
-std::shared_ptr<Layer> Make(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
-template <typename F>
-std::string ErrorOf(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-void Set(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
-std::vector<float> Data(const Blob& b) {
-  return {b.cpu_data(), b.cpu_data() + b.count()};
-}
-std::vector<float> Diff(const Blob& b) {
-  return {b.cpu_diff(), b.cpu_diff() + b.count()};
-}
 
 // ---------------------------------------------------------------------------------- ArgMax
 
 TEST(ArgMaxLayer, FlattenedTopK) {
-  auto layer = Make("name: 'am' type: 'ArgMax' argmax_param { top_k: 2 }");
+  auto layer = MakeLayer("name: 'am' type: 'ArgMax' argmax_param { top_k: 2 }");
   Blob x(Shape{2, 5}), y;
-  Set(&x, {1, 5, 3, 5, 0, /**/ -1, -2, 7, 6, 7});
+  SetValues(&x, {1, 5, 3, 5, 0, /**/ -1, -2, 7, 6, 7});
   layer->SetUp({&x}, {&y});
   layer->Forward({&x}, {&y});
   EXPECT_EQ(y.shape(), (Shape{2, 1, 2}));
   // Equal values: the larger index ranks first.
-  EXPECT_EQ(Data(y), (std::vector<float>{3, 1, 4, 2}));
+  EXPECT_EQ(Values(y), (std::vector<float>{3, 1, 4, 2}));
 }
 
 TEST(ArgMaxLayer, FlattenedOutMaxVal) {
-  auto layer = Make("name: 'am' type: 'ArgMax' argmax_param { top_k: 2 out_max_val: true }");
+  auto layer = MakeLayer("name: 'am' type: 'ArgMax' argmax_param { top_k: 2 out_max_val: true }");
   Blob x(Shape{2, 1, 2, 2}), y;
-  Set(&x, {0.5f, 2, -1, 1, /**/ 9, 8, 7, 6});
+  SetValues(&x, {0.5f, 2, -1, 1, /**/ 9, 8, 7, 6});
   layer->SetUp({&x}, {&y});
   layer->Forward({&x}, {&y});
   EXPECT_EQ(y.shape(), (Shape{2, 2, 2, 1}));
-  EXPECT_EQ(Data(y), (std::vector<float>{1, 3, 2, 1, /**/ 0, 1, 9, 8}));
+  EXPECT_EQ(Values(y), (std::vector<float>{1, 3, 2, 1, /**/ 0, 1, 9, 8}));
 }
 
 TEST(ArgMaxLayer, Axis) {
   Blob x(Shape{2, 3, 2}), y;
   // x[n, c, i]
-  Set(&x, {1, 6, 4, 2, 3, 5, /**/ 0, -1, 0, -3, 2, -2});
-  auto layer = Make("name: 'am' type: 'ArgMax' argmax_param { axis: 1 }");
+  SetValues(&x, {1, 6, 4, 2, 3, 5, /**/ 0, -1, 0, -3, 2, -2});
+  auto layer = MakeLayer("name: 'am' type: 'ArgMax' argmax_param { axis: 1 }");
   layer->SetUp({&x}, {&y});
   layer->Forward({&x}, {&y});
   EXPECT_EQ(y.shape(), (Shape{2, 1, 2}));
-  EXPECT_EQ(Data(y), (std::vector<float>{1, 0, 2, 0}));
+  EXPECT_EQ(Values(y), (std::vector<float>{1, 0, 2, 0}));
   auto values =
-      Make("name: 'am' type: 'ArgMax' argmax_param { axis: -2 top_k: 2 out_max_val: true }");
+      MakeLayer("name: 'am' type: 'ArgMax' argmax_param { axis: -2 top_k: 2 out_max_val: true }");
   values->SetUp({&x}, {&y});
   values->Forward({&x}, {&y});
   EXPECT_EQ(y.shape(), (Shape{2, 2, 2}));
-  EXPECT_EQ(Data(y), (std::vector<float>{4, 6, 3, 5, /**/ 2, -1, 0, -2}));
+  EXPECT_EQ(Values(y), (std::vector<float>{4, 6, 3, 5, /**/ 2, -1, 0, -2}));
 }
 
 TEST(ArgMaxLayer, Errors) {
   Blob x(Shape{2, 3}), y;
-  auto big = Make("name: 'am' type: 'ArgMax' argmax_param { top_k: 4 }");
+  auto big = MakeLayer("name: 'am' type: 'ArgMax' argmax_param { top_k: 4 }");
   EXPECT_NE(ErrorOf([&] { big->SetUp({&x}, {&y}); }).find("'am'"), std::string::npos);
-  auto axis = Make("name: 'am' type: 'ArgMax' argmax_param { axis: 2 }");
+  auto axis = MakeLayer("name: 'am' type: 'ArgMax' argmax_param { axis: 2 }");
   EXPECT_NE(ErrorOf([&] { axis->SetUp({&x}, {&y}); }).find("axis 2"), std::string::npos);
-  auto zero = Make("name: 'am' type: 'ArgMax' argmax_param { top_k: 0 }");
+  auto zero = MakeLayer("name: 'am' type: 'ArgMax' argmax_param { top_k: 0 }");
   EXPECT_NE(ErrorOf([&] { zero->SetUp({&x}, {&y}); }).find("top_k"), std::string::npos);
 }
 
 // ---------------------------------------------------------------------------- BatchReindex
 
 TEST(BatchReindexLayer, ForwardBackward) {
-  auto layer = Make("name: 'br' type: 'BatchReindex'");
+  auto layer = MakeLayer("name: 'br' type: 'BatchReindex'");
   Blob x(Shape{3, 2}), idx(Shape{4}), y;
-  Set(&x, {1, 2, 3, 4, 5, 6});
-  Set(&idx, {2, 0, 2, 1});
+  SetValues(&x, {1, 2, 3, 4, 5, 6});
+  SetValues(&idx, {2, 0, 2, 1});
   layer->SetUp({&x, &idx}, {&y});
   layer->Forward({&x, &idx}, {&y});
   EXPECT_EQ(y.shape(), (Shape{4, 2}));
-  EXPECT_EQ(Data(y), (std::vector<float>{5, 6, 1, 2, 5, 6, 3, 4}));
-  Set(&x, {0, 0, 0, 0, 0, 0});
+  EXPECT_EQ(Values(y), (std::vector<float>{5, 6, 1, 2, 5, 6, 3, 4}));
+  SetValues(&x, {0, 0, 0, 0, 0, 0});
   std::copy_n(std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8}.begin(), 8, y.mutable_cpu_diff());
   layer->Backward({&y}, {true, false}, {&x, &idx});
-  EXPECT_EQ(Diff(x), (std::vector<float>{3, 4, 7, 8, 1 + 5, 2 + 6}));
+  EXPECT_EQ(Diffs(x), (std::vector<float>{3, 4, 7, 8, 1 + 5, 2 + 6}));
 }
 
 TEST(BatchReindexLayer, Gradient) {
-  auto layer = Make("name: 'br' type: 'BatchReindex'");
+  auto layer = MakeLayer("name: 'br' type: 'BatchReindex'");
   Blob x(Shape{3, 2, 2}), idx(Shape{5}), y;
   testing::FillGaussian(&x);
-  Set(&idx, {1, 1, 0, 2, 1});
+  SetValues(&idx, {1, 1, 0, 2, 1});
   testing::GradientCheckOptions o;
   o.bottoms_to_check = {0};
   testing::GradientChecker(o).Check(layer.get(), {&x, &idx}, {&y});
 }
 
 TEST(BatchReindexLayer, Errors) {
-  auto layer = Make("name: 'br' type: 'BatchReindex'");
+  auto layer = MakeLayer("name: 'br' type: 'BatchReindex'");
   Blob x(Shape{3, 2}), idx(Shape{2}), y;
-  Set(&idx, {0, 3});
+  SetValues(&idx, {0, 3});
   layer->SetUp({&x, &idx}, {&y});
   EXPECT_NE(ErrorOf([&] { layer->Forward({&x, &idx}, {&y}); }).find("'br'"), std::string::npos);
   Blob idx2(Shape{2, 1});
@@ -138,40 +118,40 @@ TEST(BatchReindexLayer, Errors) {
 // ---------------------------------------------------------------------------------- Filter
 
 TEST(FilterLayer, ForwardBackward) {
-  auto layer = Make("name: 'f' type: 'Filter'");
+  auto layer = MakeLayer("name: 'f' type: 'Filter'");
   Blob a(Shape{4, 2}), b(Shape{4}), sel(Shape{4, 1}), ya, yb;
-  Set(&a, {1, 2, 3, 4, 5, 6, 7, 8});
-  Set(&b, {10, 20, 30, 40});
-  Set(&sel, {0, 1, 0, 1});
+  SetValues(&a, {1, 2, 3, 4, 5, 6, 7, 8});
+  SetValues(&b, {10, 20, 30, 40});
+  SetValues(&sel, {0, 1, 0, 1});
   layer->SetUp({&a, &b, &sel}, {&ya, &yb});
   EXPECT_EQ(ya.shape(), (Shape{4, 2}));  // all rows at setup, as in Caffe
   layer->Forward({&a, &b, &sel}, {&ya, &yb});
   EXPECT_EQ(ya.shape(), (Shape{2, 2}));
-  EXPECT_EQ(Data(ya), (std::vector<float>{3, 4, 7, 8}));
-  EXPECT_EQ(Data(yb), (std::vector<float>{20, 40}));
-  Set(&ya, {0, 0, 0, 0});
+  EXPECT_EQ(Values(ya), (std::vector<float>{3, 4, 7, 8}));
+  EXPECT_EQ(Values(yb), (std::vector<float>{20, 40}));
+  SetValues(&ya, {0, 0, 0, 0});
   std::copy_n(std::vector<float>{1, 2, 3, 4}.begin(), 4, ya.mutable_cpu_diff());
   std::copy_n(std::vector<float>{-1, -2, -3, -4}.begin(), 4, a.mutable_cpu_diff());
   layer->Backward({&ya, &yb}, {true, false, false}, {&a, &b, &sel});
-  EXPECT_EQ(Diff(a), (std::vector<float>{0, 0, 1, 2, 0, 0, 3, 4}));
+  EXPECT_EQ(Diffs(a), (std::vector<float>{0, 0, 1, 2, 0, 0, 3, 4}));
 }
 
 TEST(FilterLayer, Gradient) {
-  auto layer = Make("name: 'f' type: 'Filter'");
+  auto layer = MakeLayer("name: 'f' type: 'Filter'");
   Blob a(Shape{4, 3}), sel(Shape{4}), y;
   testing::FillGaussian(&a);
-  Set(&sel, {1, 0, 1, 1});
+  SetValues(&sel, {1, 0, 1, 1});
   testing::GradientCheckOptions o;
   o.bottoms_to_check = {0};
   testing::GradientChecker(o).Check(layer.get(), {&a, &sel}, {&y});
 }
 
 TEST(FilterLayer, Errors) {
-  auto layer = Make("name: 'f' type: 'Filter'");
+  auto layer = MakeLayer("name: 'f' type: 'Filter'");
   Blob a(Shape{4, 3}), sel(Shape{3}), y;
   EXPECT_NE(ErrorOf([&] { layer->SetUp({&a, &sel}, {&y}); }).find("'f'"), std::string::npos);
   Blob sel2(Shape{4, 2});
-  auto layer2 = Make("name: 'f' type: 'Filter'");
+  auto layer2 = MakeLayer("name: 'f' type: 'Filter'");
   EXPECT_NE(ErrorOf([&] { layer2->SetUp({&a, &sel2}, {&y}); }).find("size 1"), std::string::npos);
 }
 
@@ -180,7 +160,7 @@ TEST(FilterLayer, Errors) {
 TEST(CropLayer, ForwardDefaultsAndOffsets) {
   Blob x(Shape{2, 2, 4, 5}), ref(Shape{1, 1, 2, 3}), y;
   for (int i = 0; i < x.count(); ++i) x.mutable_cpu_data()[i] = static_cast<float>(i);
-  auto layer = Make("name: 'c' type: 'Crop' crop_param { offset: 1 offset: 2 }");
+  auto layer = MakeLayer("name: 'c' type: 'Crop' crop_param { offset: 1 offset: 2 }");
   layer->SetUp({&x, &ref}, {&y});
   layer->Forward({&x, &ref}, {&y});
   EXPECT_EQ(y.shape(), (Shape{2, 2, 2, 3}));
@@ -189,13 +169,13 @@ TEST(CropLayer, ForwardDefaultsAndOffsets) {
       for (int h = 0; h < 2; ++h)
         for (int w = 0; w < 3; ++w) EXPECT_EQ(y.data_at(n, c, h, w), x.data_at(n, c, h + 1, w + 2));
   // axis 1, one offset for every cropped axis.
-  auto all = Make("name: 'c' type: 'Crop' crop_param { axis: 1 offset: 1 }");
+  auto all = MakeLayer("name: 'c' type: 'Crop' crop_param { axis: 1 offset: 1 }");
   all->SetUp({&x, &ref}, {&y});
   all->Forward({&x, &ref}, {&y});
   EXPECT_EQ(y.shape(), (Shape{2, 1, 2, 3}));
   EXPECT_EQ(y.data_at(1, 0, 1, 2), x.data_at(1, 1, 2, 3));
   // No offsets: the top-left corner.
-  auto none = Make("name: 'c' type: 'Crop'");
+  auto none = MakeLayer("name: 'c' type: 'Crop'");
   none->SetUp({&x, &ref}, {&y});
   none->Forward({&x, &ref}, {&y});
   EXPECT_EQ(y.data_at(1, 1, 1, 2), x.data_at(1, 1, 1, 2));
@@ -204,7 +184,7 @@ TEST(CropLayer, ForwardDefaultsAndOffsets) {
 TEST(CropLayer, Gradient) {
   Blob x(Shape{2, 2, 4, 4}), ref(Shape{2, 2, 2, 3}), y;
   testing::FillGaussian(&x);
-  auto layer = Make("name: 'c' type: 'Crop' crop_param { offset: 1 offset: 0 }");
+  auto layer = MakeLayer("name: 'c' type: 'Crop' crop_param { offset: 1 offset: 0 }");
   testing::GradientCheckOptions o;
   o.bottoms_to_check = {0};
   testing::GradientChecker(o).Check(layer.get(), {&x, &ref}, {&y});
@@ -212,25 +192,25 @@ TEST(CropLayer, Gradient) {
 
 TEST(CropLayer, Errors) {
   Blob x(Shape{1, 1, 4, 5}), ref(Shape{1, 1, 2, 3}), y;
-  auto out = Make("name: 'crop1' type: 'Crop' crop_param { offset: 3 offset: 1 }");
+  auto out = MakeLayer("name: 'crop1' type: 'Crop' crop_param { offset: 3 offset: 1 }");
   const std::string e = ErrorOf([&] { out->SetUp({&x, &ref}, {&y}); });
   EXPECT_NE(e.find("'crop1'"), std::string::npos) << e;
   EXPECT_NE(e.find("offset 3"), std::string::npos) << e;
   EXPECT_NE(e.find("size 2"), std::string::npos) << e;
-  auto count = Make("name: 'crop1' type: 'Crop' crop_param { offset: 1 offset: 1 offset: 1 }");
+  auto count = MakeLayer("name: 'crop1' type: 'Crop' crop_param { offset: 1 offset: 1 offset: 1 }");
   EXPECT_NE(ErrorOf([&] { count->SetUp({&x, &ref}, {&y}); }).find("3 offsets"), std::string::npos);
-  auto axis = Make("name: 'crop1' type: 'Crop' crop_param { axis: 4 }");
+  auto axis = MakeLayer("name: 'crop1' type: 'Crop' crop_param { axis: 4 }");
   EXPECT_NE(ErrorOf([&] { axis->SetUp({&x, &ref}, {&y}); }).find("axis 4"), std::string::npos);
 }
 
 // ----------------------------------------------------------------------------------- Embed
 
 TEST(EmbedLayer, Forward) {
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'emb' type: 'Embed' embed_param { input_dim: 4 num_output: 3 "
       "weight_filler { type: 'gaussian' } bias_filler { type: 'gaussian' } }");
   Blob ids(Shape{2, 2}), y;
-  Set(&ids, {3, 0, 3, 1});
+  SetValues(&ids, {3, 0, 3, 1});
   layer->SetUp({&ids}, {&y});
   EXPECT_EQ(layer->blobs()[0]->shape(), (Shape{4, 3}));
   EXPECT_EQ(layer->blobs()[1]->shape(), (Shape{3}));
@@ -245,26 +225,26 @@ TEST(EmbedLayer, Forward) {
 }
 
 TEST(EmbedLayer, BackwardAccumulatesRepeatedIds) {
-  auto layer = Make("name: 'emb' type: 'Embed' embed_param { input_dim: 3 num_output: 2 }");
+  auto layer = MakeLayer("name: 'emb' type: 'Embed' embed_param { input_dim: 3 num_output: 2 }");
   Blob ids(Shape{3}), y;
-  Set(&ids, {2, 0, 2});
+  SetValues(&ids, {2, 0, 2});
   layer->SetUp({&ids}, {&y});
   layer->Forward({&ids}, {&y});
   std::copy_n(std::vector<float>{1, 2, 3, 4, 5, 6}.begin(), 6, y.mutable_cpu_diff());
   for (auto& p : layer->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
   layer->Backward({&y}, {false}, {&ids});
-  EXPECT_EQ(Diff(*layer->blobs()[0]), (std::vector<float>{3, 4, 0, 0, 1 + 5, 2 + 6}));
-  EXPECT_EQ(Diff(*layer->blobs()[1]), (std::vector<float>{9, 12}));
+  EXPECT_EQ(Diffs(*layer->blobs()[0]), (std::vector<float>{3, 4, 0, 0, 1 + 5, 2 + 6}));
+  EXPECT_EQ(Diffs(*layer->blobs()[1]), (std::vector<float>{9, 12}));
 }
 
 TEST(EmbedLayer, Gradient) {
   // The ids are not differentiable, so only the parameters are checked: central
   // differences of sum(w * y) against Backward's accumulated parameter gradients.
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'emb' type: 'Embed' embed_param { input_dim: 5 num_output: 3 "
       "weight_filler { type: 'gaussian' } bias_filler { type: 'gaussian' } }");
   Blob ids(Shape{4}), y;
-  Set(&ids, {4, 1, 1, 0});
+  SetValues(&ids, {4, 1, 1, 0});
   layer->SetUp({&ids}, {&y});
   std::vector<float> w(y.count());
   for (int i = 0; i < y.count(); ++i) w[i] = 0.1f * (i % 7) - 0.3f;
@@ -293,29 +273,29 @@ TEST(EmbedLayer, Gradient) {
 
 TEST(EmbedLayer, Errors) {
   Blob ids(Shape{3}), y;
-  Set(&ids, {0, 4, 1});
-  auto layer = Make("name: 'emb1' type: 'Embed' embed_param { input_dim: 4 num_output: 2 }");
+  SetValues(&ids, {0, 4, 1});
+  auto layer = MakeLayer("name: 'emb1' type: 'Embed' embed_param { input_dim: 4 num_output: 2 }");
   layer->SetUp({&ids}, {&y});
   const std::string e = ErrorOf([&] { layer->Forward({&ids}, {&y}); });
   EXPECT_NE(e.find("'emb1'"), std::string::npos) << e;
   EXPECT_NE(e.find("index 4"), std::string::npos) << e;
-  Set(&ids, {0, -1, 1});
+  SetValues(&ids, {0, -1, 1});
   EXPECT_NE(ErrorOf([&] { layer->Forward({&ids}, {&y}); }).find("index -1"), std::string::npos);
-  auto no_dim = Make("name: 'emb1' type: 'Embed' embed_param { num_output: 2 }");
+  auto no_dim = MakeLayer("name: 'emb1' type: 'Embed' embed_param { num_output: 2 }");
   EXPECT_NE(ErrorOf([&] { no_dim->SetUp({&ids}, {&y}); }).find("input_dim"), std::string::npos);
 }
 
 // ------------------------------------------------------------------------------- Parameter
 
 TEST(ParameterLayer, ExposesItsBlob) {
-  auto layer = Make("name: 'p' type: 'Parameter' parameter_param { shape { dim: 2 dim: 3 } }");
+  auto layer = MakeLayer("name: 'p' type: 'Parameter' parameter_param { shape { dim: 2 dim: 3 } }");
   Blob y;
   layer->SetUp({}, {&y});
   ASSERT_EQ(layer->blobs().size(), 1u);
   EXPECT_EQ(y.shape(), (Shape{2, 3}));
-  Set(layer->blobs()[0].get(), {1, 2, 3, 4, 5, 6});
+  SetValues(layer->blobs()[0].get(), {1, 2, 3, 4, 5, 6});
   layer->Forward({}, {&y});
-  EXPECT_EQ(Data(y), (std::vector<float>{1, 2, 3, 4, 5, 6}));
+  EXPECT_EQ(Values(y), (std::vector<float>{1, 2, 3, 4, 5, 6}));
   y.mutable_cpu_diff()[4] = 7.f;
   layer->Backward({&y}, {}, {});
   EXPECT_EQ(layer->blobs()[0]->cpu_diff()[4], 7.f);
@@ -325,12 +305,12 @@ TEST(ParameterLayer, ExposesItsBlob) {
 
 TEST(ReductionLayer, Operations) {
   Blob x(Shape{2, 2, 3}), y;
-  Set(&x, {1, -2, 3, 0, 4, -5, /**/ 1, 1, 1, 1, 1, -1});
+  SetValues(&x, {1, -2, 3, 0, 4, -5, /**/ 1, 1, 1, 1, 1, -1});
   auto run = [&](const std::string& param) {
-    auto layer = Make("name: 'r' type: 'Reduction' reduction_param { " + param + " }");
+    auto layer = MakeLayer("name: 'r' type: 'Reduction' reduction_param { " + param + " }");
     layer->SetUp({&x}, {&y});
     layer->Forward({&x}, {&y});
-    return Data(y);
+    return Values(y);
   };
   EXPECT_EQ(run("operation: SUM"), (std::vector<float>{5}));
   EXPECT_EQ(y.num_axes(), 0);
@@ -346,8 +326,9 @@ TEST(ReductionLayer, Operations) {
 
 TEST(ReductionLayer, Gradients) {
   for (const char* op : {"SUM", "ASUM", "SUMSQ", "MEAN"}) {
-    auto layer = Make(std::string("name: 'r' type: 'Reduction' reduction_param { operation: ") +
-                      op + " axis: 1 coeff: -1.5 }");
+    auto layer =
+        MakeLayer(std::string("name: 'r' type: 'Reduction' reduction_param { operation: ") + op +
+                  " axis: 1 coeff: -1.5 }");
     Blob x(Shape{2, 3, 2}), y;
     testing::FillGaussian(&x);
     testing::GradientCheckOptions o;
@@ -358,11 +339,11 @@ TEST(ReductionLayer, Gradients) {
 
 TEST(ReductionLayer, Errors) {
   Blob x(Shape{2, 3}), y;
-  auto layer = Make("name: 'red' type: 'Reduction' reduction_param { axis: 2 }");
+  auto layer = MakeLayer("name: 'red' type: 'Reduction' reduction_param { axis: 2 }");
   const std::string e = ErrorOf([&] { layer->SetUp({&x}, {&y}); });
   EXPECT_NE(e.find("'red'"), std::string::npos) << e;
   EXPECT_NE(e.find("axis 2"), std::string::npos) << e;
-  auto neg = Make("name: 'red' type: 'Reduction' reduction_param { axis: -3 }");
+  auto neg = MakeLayer("name: 'red' type: 'Reduction' reduction_param { axis: -3 }");
   EXPECT_NE(ErrorOf([&] { neg->SetUp({&x}, {&y}); }).find("axis -3"), std::string::npos);
 }
 
@@ -370,13 +351,13 @@ TEST(ReductionLayer, Errors) {
 
 TEST(TileLayer, Forward) {
   Blob x(Shape{2, 2, 2}), y;
-  Set(&x, {1, 2, 3, 4, 5, 6, 7, 8});
-  auto layer = Make("name: 't' type: 'Tile' tile_param { axis: 1 tiles: 2 }");
+  SetValues(&x, {1, 2, 3, 4, 5, 6, 7, 8});
+  auto layer = MakeLayer("name: 't' type: 'Tile' tile_param { axis: 1 tiles: 2 }");
   layer->SetUp({&x}, {&y});
   layer->Forward({&x}, {&y});
   EXPECT_EQ(y.shape(), (Shape{2, 4, 2}));
-  EXPECT_EQ(Data(y), (std::vector<float>{1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 7, 8, 5, 6, 7, 8}));
-  auto last = Make("name: 't' type: 'Tile' tile_param { axis: -1 tiles: 3 }");
+  EXPECT_EQ(Values(y), (std::vector<float>{1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 7, 8, 5, 6, 7, 8}));
+  auto last = MakeLayer("name: 't' type: 'Tile' tile_param { axis: -1 tiles: 3 }");
   last->SetUp({&x}, {&y});
   last->Forward({&x}, {&y});
   EXPECT_EQ(y.shape(), (Shape{2, 2, 6}));
@@ -389,19 +370,19 @@ TEST(TileLayer, Forward) {
 TEST(TileLayer, Gradient) {
   Blob x(Shape{2, 3, 2}), y;
   testing::FillGaussian(&x);
-  auto layer = Make("name: 't' type: 'Tile' tile_param { axis: 1 tiles: 3 }");
+  auto layer = MakeLayer("name: 't' type: 'Tile' tile_param { axis: 1 tiles: 3 }");
   testing::GradientChecker().Check(layer.get(), {&x}, {&y});
 }
 
 TEST(TileLayer, Errors) {
   Blob x(Shape{2, 3}), y;
-  auto zero = Make("name: 'tile0' type: 'Tile' tile_param { tiles: 0 }");
+  auto zero = MakeLayer("name: 'tile0' type: 'Tile' tile_param { tiles: 0 }");
   const std::string e = ErrorOf([&] { zero->SetUp({&x}, {&y}); });
   EXPECT_NE(e.find("'tile0'"), std::string::npos) << e;
   EXPECT_NE(e.find("tiles"), std::string::npos) << e;
-  auto missing = Make("name: 'tile0' type: 'Tile' tile_param { axis: 0 }");
+  auto missing = MakeLayer("name: 'tile0' type: 'Tile' tile_param { axis: 0 }");
   EXPECT_NE(ErrorOf([&] { missing->SetUp({&x}, {&y}); }).find("tiles"), std::string::npos);
-  auto axis = Make("name: 'tile0' type: 'Tile' tile_param { axis: 2 tiles: 2 }");
+  auto axis = MakeLayer("name: 'tile0' type: 'Tile' tile_param { axis: 2 tiles: 2 }");
   EXPECT_NE(ErrorOf([&] { axis->SetUp({&x}, {&y}); }).find("axis 2"), std::string::npos);
 }
 
@@ -410,7 +391,7 @@ TEST(TileLayer, Errors) {
 TEST(Im2colLayer, Forward) {
   Blob x(Shape{2, 3, 5, 4}), y;
   testing::FillGaussian(&x);
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'i' type: 'Im2col' convolution_param { kernel_size: 3 stride: 2 pad: 1 "
       "dilation: 1 }");
   layer->SetUp({&x}, {&y});
@@ -431,7 +412,7 @@ TEST(Im2colLayer, Forward) {
 TEST(Im2colLayer, Gradient) {
   Blob x(Shape{2, 2, 4, 3}), y;
   testing::FillGaussian(&x);
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'i' type: 'Im2col' convolution_param { kernel_h: 2 kernel_w: 3 stride: 1 pad: 1 "
       "dilation: 2 }");
   testing::GradientChecker().Check(layer.get(), {&x}, {&y});
@@ -439,9 +420,9 @@ TEST(Im2colLayer, Gradient) {
 
 TEST(Im2colLayer, Errors) {
   Blob x(Shape{1, 1, 4, 4}), y;
-  auto zero = Make("name: 'im' type: 'Im2col' convolution_param { kernel_size: 0 }");
+  auto zero = MakeLayer("name: 'im' type: 'Im2col' convolution_param { kernel_size: 0 }");
   EXPECT_NE(ErrorOf([&] { zero->SetUp({&x}, {&y}); }).find("'im'"), std::string::npos);
-  auto big = Make("name: 'im' type: 'Im2col' convolution_param { kernel_size: 5 }");
+  auto big = MakeLayer("name: 'im' type: 'Im2col' convolution_param { kernel_size: 5 }");
   EXPECT_NE(ErrorOf([&] { big->SetUp({&x}, {&y}); }).find("exceeds"), std::string::npos);
 }
 
@@ -464,7 +445,7 @@ TEST(SPPLayer, ForwardMax) {
   // (2x2 bins), level 2 kernel 2x2 pad 2/1 (4x4... clipped by Pooling's rounding).
   Blob x(Shape{2, 2, 5, 6}), y;
   testing::FillGaussian(&x);
-  auto layer = Make("name: 's' type: 'SPP' spp_param { pyramid_height: 2 pool: MAX }");
+  auto layer = MakeLayer("name: 's' type: 'SPP' spp_param { pyramid_height: 2 pool: MAX }");
   layer->SetUp({&x}, {&y});
   layer->Forward({&x}, {&y});
   // Level 0: 1 bin per channel; level 1: kernel (3, 3), pad ((6-5+1)/2 = 1, 0): 2x2 bins.
@@ -484,7 +465,7 @@ TEST(SPPLayer, ForwardMax) {
 TEST(SPPLayer, ForwardAveAndHeightOne) {
   Blob x(Shape{1, 2, 4, 4}), y;
   testing::FillGaussian(&x);
-  auto layer = Make("name: 's' type: 'SPP' spp_param { pyramid_height: 3 pool: AVE }");
+  auto layer = MakeLayer("name: 's' type: 'SPP' spp_param { pyramid_height: 3 pool: AVE }");
   layer->SetUp({&x}, {&y});
   layer->Forward({&x}, {&y});
   ASSERT_EQ(y.shape(), (Shape{1, 2 * (1 + 4 + 16)}));
@@ -492,7 +473,7 @@ TEST(SPPLayer, ForwardAveAndHeightOne) {
   EXPECT_NEAR(row[1], Pool(x, 0, 1, 0, 4, 0, 4, false, 16), 1e-6);
   EXPECT_NEAR(row[2 + 4 + 3], Pool(x, 0, 1, 2, 4, 2, 4, false, 4), 1e-6);  // level 1, c 1
   EXPECT_NEAR(row[2 + 8 + 16 + 5], x.data_at(0, 1, 1, 1), 1e-6);           // level 2, c 1
-  auto one = Make("name: 's' type: 'SPP' spp_param { pyramid_height: 1 pool: MAX }");
+  auto one = MakeLayer("name: 's' type: 'SPP' spp_param { pyramid_height: 1 pool: MAX }");
   one->SetUp({&x}, {&y});
   one->Forward({&x}, {&y});
   EXPECT_EQ(y.shape(), (Shape{1, 2, 1, 1}));
@@ -502,7 +483,7 @@ TEST(SPPLayer, ForwardAveAndHeightOne) {
 TEST(SPPLayer, ReshapesWithTheBottom) {
   Blob x(Shape{1, 1, 4, 4}), y;
   testing::FillGaussian(&x);
-  auto layer = Make("name: 's' type: 'SPP' spp_param { pyramid_height: 2 }");
+  auto layer = MakeLayer("name: 's' type: 'SPP' spp_param { pyramid_height: 2 }");
   layer->SetUp({&x}, {&y});
   x.Reshape({2, 1, 7, 5});
   testing::FillGaussian(&x, 1.f, 3);
@@ -515,18 +496,18 @@ TEST(SPPLayer, Gradient) {
   for (const char* pool : {"MAX", "AVE"}) {
     Blob x(Shape{2, 2, 4, 5}), y;
     testing::FillGaussian(&x);
-    auto layer = Make(std::string("name: 's' type: 'SPP' spp_param { pyramid_height: 2 pool: ") +
-                      pool + " }");
+    auto layer = MakeLayer(
+        std::string("name: 's' type: 'SPP' spp_param { pyramid_height: 2 pool: ") + pool + " }");
     testing::GradientChecker().Check(layer.get(), {&x}, {&y});
   }
 }
 
 TEST(SPPLayer, Errors) {
   Blob x(Shape{1, 1, 4, 4}), y;
-  auto zero = Make("name: 'spp' type: 'SPP' spp_param { pyramid_height: 0 }");
+  auto zero = MakeLayer("name: 'spp' type: 'SPP' spp_param { pyramid_height: 0 }");
   EXPECT_NE(ErrorOf([&] { zero->SetUp({&x}, {&y}); }).find("'spp'"), std::string::npos);
   Blob flat(Shape{2, 3}), y2;
-  auto layer = Make("name: 'spp' type: 'SPP' spp_param { pyramid_height: 2 }");
+  auto layer = MakeLayer("name: 'spp' type: 'SPP' spp_param { pyramid_height: 2 }");
   EXPECT_NE(ErrorOf([&] { layer->SetUp({&flat}, {&y2}); }).find("4 axes"), std::string::npos);
 }
 

@@ -11,45 +11,24 @@
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
 
+using testing::Diffs;
+using testing::ErrorOf;
+using testing::MakeLayer;
+using testing::SetValues;
+using testing::Values;
+
 using Shape = std::vector<int>;
-
-std::shared_ptr<Layer> Make(const std::string& text) {
-  pb::LayerParameter p;
-  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &p)) << text;
-  return LayerRegistry::Create(p);
-}
-
-template <typename F>
-std::string ErrorOf(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 #define EXPECT_CONTAINS(text, part) \
   EXPECT_NE(std::string(text).find(part), std::string::npos) << (text)
 
-void Set(Blob* b, const std::vector<float>& v) {
-  ASSERT_EQ(b->count(), static_cast<int>(v.size()));
-  std::copy(v.begin(), v.end(), b->mutable_cpu_data());
-}
-
 void Iota(Blob* b, float start = 0.f) {
   for (int i = 0; i < b->count(); ++i) b->mutable_cpu_data()[i] = start + i;
-}
-
-std::vector<float> Data(const Blob& b) {
-  return {b.cpu_data(), b.cpu_data() + b.count()};
-}
-std::vector<float> Diff(const Blob& b) {
-  return {b.cpu_diff(), b.cpu_diff() + b.count()};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -58,21 +37,21 @@ std::vector<float> Diff(const Blob& b) {
 TEST(FlattenLayer, Shapes) {
   Blob bottom(Shape{2, 3, 4, 5}), top;
   Iota(&bottom);
-  auto layer = Make("name: 'flat' type: 'Flatten'");
+  auto layer = MakeLayer("name: 'flat' type: 'Flatten'");
   EXPECT_STREQ(layer->type(), "Flatten");
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   EXPECT_EQ(top.shape(), (Shape{2, 60}));
-  EXPECT_EQ(Data(top), Data(bottom));
+  EXPECT_EQ(Values(top), Values(bottom));
   EXPECT_EQ(top.cpu_data(), bottom.cpu_data());  // shared, not copied
 
-  auto middle = Make("name: 'flat' type: 'Flatten' flatten_param { axis: 1 end_axis: 2 }");
+  auto middle = MakeLayer("name: 'flat' type: 'Flatten' flatten_param { axis: 1 end_axis: 2 }");
   middle->SetUp({&bottom}, {&top});
   EXPECT_EQ(top.shape(), (Shape{2, 12, 5}));
-  auto tail = Make("name: 'flat' type: 'Flatten' flatten_param { axis: -2 }");
+  auto tail = MakeLayer("name: 'flat' type: 'Flatten' flatten_param { axis: -2 }");
   tail->SetUp({&bottom}, {&top});
   EXPECT_EQ(top.shape(), (Shape{2, 3, 20}));
-  auto all = Make("name: 'flat' type: 'Flatten' flatten_param { axis: 0 }");
+  auto all = MakeLayer("name: 'flat' type: 'Flatten' flatten_param { axis: 0 }");
   all->SetUp({&bottom}, {&top});
   EXPECT_EQ(top.shape(), (Shape{120}));
 }
@@ -80,15 +59,15 @@ TEST(FlattenLayer, Shapes) {
 TEST(FlattenLayer, Gradient) {
   Blob bottom(Shape{2, 3, 2, 2}), top;
   testing::FillGaussian(&bottom, 1.f, 41);
-  auto layer = Make("name: 'flat' type: 'Flatten'");
+  auto layer = MakeLayer("name: 'flat' type: 'Flatten'");
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&top});
 }
 
 TEST(FlattenLayer, Errors) {
   Blob bottom(Shape{2, 3}), top;
-  auto layer = Make("name: 'flat_bad' type: 'Flatten' flatten_param { axis: 3 }");
+  auto layer = MakeLayer("name: 'flat_bad' type: 'Flatten' flatten_param { axis: 3 }");
   EXPECT_CONTAINS(ErrorOf([&] { layer->SetUp({&bottom}, {&top}); }), "flat_bad");
-  auto inplace = Make("name: 'flat_ip' type: 'Flatten'");
+  auto inplace = MakeLayer("name: 'flat_ip' type: 'Flatten'");
   EXPECT_CONTAINS(ErrorOf([&] { inplace->SetUp({&bottom}, {&bottom}); }), "flat_ip");
 }
 
@@ -97,7 +76,7 @@ TEST(FlattenLayer, Errors) {
 
 Shape ReshapeTo(const std::string& param, const Shape& in) {
   Blob bottom(in), top;
-  auto layer = Make("name: 'rs' type: 'Reshape' reshape_param { " + param + " }");
+  auto layer = MakeLayer("name: 'rs' type: 'Reshape' reshape_param { " + param + " }");
   layer->SetUp({&bottom}, {&top});
   return top.shape();
 }
@@ -118,37 +97,37 @@ TEST(ReshapeLayer, Shapes) {
 TEST(ReshapeLayer, SharesData) {
   Blob bottom(Shape{2, 6}), top;
   Iota(&bottom);
-  auto layer = Make("name: 'rs' type: 'Reshape' reshape_param { shape { dim: 3 dim: -1 } }");
+  auto layer = MakeLayer("name: 'rs' type: 'Reshape' reshape_param { shape { dim: 3 dim: -1 } }");
   EXPECT_STREQ(layer->type(), "Reshape");
   layer->SetUp({&bottom}, {&top});
   layer->Forward({&bottom}, {&top});
   EXPECT_EQ(top.shape(), (Shape{3, 4}));
   EXPECT_EQ(top.cpu_data(), bottom.cpu_data());
-  EXPECT_EQ(Data(top), Data(bottom));
+  EXPECT_EQ(Values(top), Values(bottom));
 }
 
 TEST(ReshapeLayer, Gradient) {
   Blob bottom(Shape{2, 3, 2}), top;
   testing::FillGaussian(&bottom, 1.f, 42);
-  auto layer = Make("name: 'rs' type: 'Reshape' reshape_param { shape { dim: -1 dim: 2 } }");
+  auto layer = MakeLayer("name: 'rs' type: 'Reshape' reshape_param { shape { dim: -1 dim: 2 } }");
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&top});
 }
 
 TEST(ReshapeLayer, Errors) {
   Blob bottom(Shape{2, 3, 4}), top;
-  auto two = Make("name: 'rs2' type: 'Reshape' reshape_param { shape { dim: -1 dim: -1 } }");
+  auto two = MakeLayer("name: 'rs2' type: 'Reshape' reshape_param { shape { dim: -1 dim: -1 } }");
   const std::string msg = ErrorOf([&] { two->SetUp({&bottom}, {&top}); });
   EXPECT_CONTAINS(msg, "rs2");
   EXPECT_CONTAINS(msg, "-1");
-  auto count = Make("name: 'rs3' type: 'Reshape' reshape_param { shape { dim: 5 dim: -1 } }");
+  auto count = MakeLayer("name: 'rs3' type: 'Reshape' reshape_param { shape { dim: 5 dim: -1 } }");
   EXPECT_CONTAINS(ErrorOf([&] { count->SetUp({&bottom}, {&top}); }), "rs3");
-  auto total = Make("name: 'rs4' type: 'Reshape' reshape_param { shape { dim: 5 dim: 5 } }");
+  auto total = MakeLayer("name: 'rs4' type: 'Reshape' reshape_param { shape { dim: 5 dim: 5 } }");
   EXPECT_CONTAINS(ErrorOf([&] { total->SetUp({&bottom}, {&top}); }), "rs4");
-  auto copy = Make(
+  auto copy = MakeLayer(
       "name: 'rs5' type: 'Reshape' reshape_param { shape { dim: 0 dim: 0 dim: 0 "
       "dim: 0 } }");
   EXPECT_CONTAINS(ErrorOf([&] { copy->SetUp({&bottom}, {&top}); }), "rs5");
-  auto axis = Make("name: 'rs6' type: 'Reshape' reshape_param { shape { dim: 1 } axis: 5 }");
+  auto axis = MakeLayer("name: 'rs6' type: 'Reshape' reshape_param { shape { dim: 1 } axis: 5 }");
   EXPECT_CONTAINS(ErrorOf([&] { axis->SetUp({&bottom}, {&top}); }), "rs6");
 }
 
@@ -158,13 +137,13 @@ TEST(ReshapeLayer, Errors) {
 TEST(SplitLayer, ForwardBackward) {
   Blob bottom(Shape{2, 3}), a, b, c;
   Iota(&bottom, 1.f);
-  auto layer = Make("name: 'split' type: 'Split'");
+  auto layer = MakeLayer("name: 'split' type: 'Split'");
   EXPECT_STREQ(layer->type(), "Split");
   layer->SetUp({&bottom}, {&a, &b, &c});
   layer->Forward({&bottom}, {&a, &b, &c});
   for (Blob* t : {&a, &b, &c}) {
     EXPECT_EQ(t->shape(), bottom.shape());
-    EXPECT_EQ(Data(*t), Data(bottom));
+    EXPECT_EQ(Values(*t), Values(bottom));
   }
   for (int i = 0; i < 6; ++i) {
     a.mutable_cpu_diff()[i] = i;
@@ -178,7 +157,7 @@ TEST(SplitLayer, ForwardBackward) {
 TEST(SplitLayer, Gradient) {
   Blob bottom(Shape{2, 3, 2}), a, b;
   testing::FillGaussian(&bottom, 1.f, 43);
-  auto layer = Make("name: 'split' type: 'Split'");
+  auto layer = MakeLayer("name: 'split' type: 'Split'");
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&a, &b});
 }
 
@@ -189,23 +168,23 @@ TEST(ConcatLayer, Axis0) {
   Blob a(Shape{2, 3}), b(Shape{1, 3}), top;
   Iota(&a, 0.f);
   Iota(&b, 100.f);
-  auto layer = Make("name: 'cat' type: 'Concat' concat_param { axis: 0 }");
+  auto layer = MakeLayer("name: 'cat' type: 'Concat' concat_param { axis: 0 }");
   EXPECT_STREQ(layer->type(), "Concat");
   layer->SetUp({&a, &b}, {&top});
   layer->Forward({&a, &b}, {&top});
   EXPECT_EQ(top.shape(), (Shape{3, 3}));
-  EXPECT_EQ(Data(top), (std::vector<float>{0, 1, 2, 3, 4, 5, 100, 101, 102}));
+  EXPECT_EQ(Values(top), (std::vector<float>{0, 1, 2, 3, 4, 5, 100, 101, 102}));
 }
 
 TEST(ConcatLayer, Axis1) {
   Blob a(Shape{2, 1, 2}), b(Shape{2, 2, 2}), top;
-  Iota(&a, 0.f);                                    // [[0 1]] [[2 3]]
-  Iota(&b, 10.f);                                   // [[10 11][12 13]] [[14 15][16 17]]
-  auto layer = Make("name: 'cat' type: 'Concat'");  // default axis 1
+  Iota(&a, 0.f);                                         // [[0 1]] [[2 3]]
+  Iota(&b, 10.f);                                        // [[10 11][12 13]] [[14 15][16 17]]
+  auto layer = MakeLayer("name: 'cat' type: 'Concat'");  // default axis 1
   layer->SetUp({&a, &b}, {&top});
   layer->Forward({&a, &b}, {&top});
   EXPECT_EQ(top.shape(), (Shape{2, 3, 2}));
-  EXPECT_EQ(Data(top), (std::vector<float>{0, 1, 10, 11, 12, 13, 2, 3, 14, 15, 16, 17}));
+  EXPECT_EQ(Values(top), (std::vector<float>{0, 1, 10, 11, 12, 13, 2, 3, 14, 15, 16, 17}));
   for (int i = 0; i < top.count(); ++i) top.mutable_cpu_diff()[i] = top.cpu_data()[i] * 2;
   layer->Backward({&top}, {true, true}, {&a, &b});
   for (int i = 0; i < a.count(); ++i) EXPECT_EQ(a.cpu_diff()[i], 2 * a.cpu_data()[i]);
@@ -214,13 +193,13 @@ TEST(ConcatLayer, Axis1) {
 
 TEST(ConcatLayer, DeprecatedConcatDimAndNegativeAxis) {
   Blob a(Shape{2, 3}), b(Shape{2, 4}), top;
-  auto dim = Make("name: 'cat' type: 'Concat' concat_param { concat_dim: 1 }");
+  auto dim = MakeLayer("name: 'cat' type: 'Concat' concat_param { concat_dim: 1 }");
   dim->SetUp({&a, &b}, {&top});
   EXPECT_EQ(top.shape(), (Shape{2, 7}));
-  auto neg = Make("name: 'cat' type: 'Concat' concat_param { axis: -1 }");
+  auto neg = MakeLayer("name: 'cat' type: 'Concat' concat_param { axis: -1 }");
   neg->SetUp({&a, &b}, {&top});
   EXPECT_EQ(top.shape(), (Shape{2, 7}));
-  auto both = Make("name: 'cat_both' type: 'Concat' concat_param { axis: 1 concat_dim: 1 }");
+  auto both = MakeLayer("name: 'cat_both' type: 'Concat' concat_param { axis: 1 concat_dim: 1 }");
   EXPECT_CONTAINS(ErrorOf([&] { both->SetUp({&a, &b}, {&top}); }), "cat_both");
 }
 
@@ -229,7 +208,7 @@ TEST(ConcatLayer, GradientAxis1) {
   testing::FillGaussian(&a, 1.f, 44);
   testing::FillGaussian(&b, 1.f, 45);
   testing::FillGaussian(&c, 1.f, 46);
-  auto layer = Make("name: 'cat' type: 'Concat'");
+  auto layer = MakeLayer("name: 'cat' type: 'Concat'");
   testing::GradientChecker().Check(layer.get(), {&a, &b, &c}, {&top});
 }
 
@@ -237,23 +216,23 @@ TEST(ConcatLayer, GradientAxis0) {
   Blob a(Shape{1, 2, 3}), b(Shape{2, 2, 3}), top;
   testing::FillGaussian(&a, 1.f, 47);
   testing::FillGaussian(&b, 1.f, 48);
-  auto layer = Make("name: 'cat' type: 'Concat' concat_param { axis: 0 }");
+  auto layer = MakeLayer("name: 'cat' type: 'Concat' concat_param { axis: 0 }");
   testing::GradientChecker().Check(layer.get(), {&a, &b}, {&top});
 }
 
 TEST(ConcatLayer, SingleBottom) {
   Blob a(Shape{2, 3}), top;
   testing::FillGaussian(&a, 1.f, 49);
-  auto layer = Make("name: 'cat' type: 'Concat'");
+  auto layer = MakeLayer("name: 'cat' type: 'Concat'");
   layer->SetUp({&a}, {&top});
   layer->Forward({&a}, {&top});
-  EXPECT_EQ(Data(top), Data(a));
+  EXPECT_EQ(Values(top), Values(a));
   testing::GradientChecker().Check(layer.get(), {&a}, {&top});
 }
 
 TEST(ConcatLayer, ShapeMismatch) {
   Blob a(Shape{2, 3, 4}), b(Shape{2, 5, 5}), top;
-  auto layer = Make("name: 'cat_bad' type: 'Concat'");
+  auto layer = MakeLayer("name: 'cat_bad' type: 'Concat'");
   const std::string msg = ErrorOf([&] { layer->SetUp({&a, &b}, {&top}); });
   EXPECT_CONTAINS(msg, "cat_bad");
   EXPECT_CONTAINS(msg, a.shape_string());
@@ -261,7 +240,7 @@ TEST(ConcatLayer, ShapeMismatch) {
   Blob c(Shape{2, 3});
   const std::string axes = ErrorOf([&] { layer->SetUp({&a, &c}, {&top}); });
   EXPECT_CONTAINS(axes, c.shape_string());
-  auto range = Make("name: 'cat_ax' type: 'Concat' concat_param { axis: 3 }");
+  auto range = MakeLayer("name: 'cat_ax' type: 'Concat' concat_param { axis: 3 }");
   EXPECT_CONTAINS(ErrorOf([&] { range->SetUp({&a, &a}, {&top}); }), "cat_ax");
 }
 
@@ -271,17 +250,17 @@ TEST(ConcatLayer, ShapeMismatch) {
 TEST(SliceLayer, SlicePoints) {
   Blob bottom(Shape{2, 5, 2}), a, b, c;
   Iota(&bottom);
-  auto layer =
-      Make("name: 'slice' type: 'Slice' slice_param { axis: 1 slice_point: 1 slice_point: 3 }");
+  auto layer = MakeLayer(
+      "name: 'slice' type: 'Slice' slice_param { axis: 1 slice_point: 1 slice_point: 3 }");
   EXPECT_STREQ(layer->type(), "Slice");
   layer->SetUp({&bottom}, {&a, &b, &c});
   layer->Forward({&bottom}, {&a, &b, &c});
   EXPECT_EQ(a.shape(), (Shape{2, 1, 2}));
   EXPECT_EQ(b.shape(), (Shape{2, 2, 2}));
   EXPECT_EQ(c.shape(), (Shape{2, 2, 2}));
-  EXPECT_EQ(Data(a), (std::vector<float>{0, 1, 10, 11}));
-  EXPECT_EQ(Data(b), (std::vector<float>{2, 3, 4, 5, 12, 13, 14, 15}));
-  EXPECT_EQ(Data(c), (std::vector<float>{6, 7, 8, 9, 16, 17, 18, 19}));
+  EXPECT_EQ(Values(a), (std::vector<float>{0, 1, 10, 11}));
+  EXPECT_EQ(Values(b), (std::vector<float>{2, 3, 4, 5, 12, 13, 14, 15}));
+  EXPECT_EQ(Values(c), (std::vector<float>{6, 7, 8, 9, 16, 17, 18, 19}));
   for (Blob* t : {&a, &b, &c})
     for (int i = 0; i < t->count(); ++i) t->mutable_cpu_diff()[i] = -t->cpu_data()[i];
   layer->Backward({&a, &b, &c}, {true}, {&bottom});
@@ -291,13 +270,13 @@ TEST(SliceLayer, SlicePoints) {
 TEST(SliceLayer, EqualSplitAxis0) {
   Blob bottom(Shape{4, 3}), a, b;
   Iota(&bottom);
-  auto layer = Make("name: 'slice' type: 'Slice' slice_param { axis: 0 }");
+  auto layer = MakeLayer("name: 'slice' type: 'Slice' slice_param { axis: 0 }");
   layer->SetUp({&bottom}, {&a, &b});
   layer->Forward({&bottom}, {&a, &b});
   EXPECT_EQ(a.shape(), (Shape{2, 3}));
-  EXPECT_EQ(Data(a), (std::vector<float>{0, 1, 2, 3, 4, 5}));
-  EXPECT_EQ(Data(b), (std::vector<float>{6, 7, 8, 9, 10, 11}));
-  auto dim = Make("name: 'slice' type: 'Slice' slice_param { slice_dim: 1 slice_point: 2 }");
+  EXPECT_EQ(Values(a), (std::vector<float>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(Values(b), (std::vector<float>{6, 7, 8, 9, 10, 11}));
+  auto dim = MakeLayer("name: 'slice' type: 'Slice' slice_param { slice_dim: 1 slice_point: 2 }");
   dim->SetUp({&bottom}, {&a, &b});
   EXPECT_EQ(a.shape(), (Shape{4, 2}));
   EXPECT_EQ(b.shape(), (Shape{4, 1}));
@@ -306,31 +285,33 @@ TEST(SliceLayer, EqualSplitAxis0) {
 TEST(SliceLayer, Gradient) {
   Blob bottom(Shape{2, 6, 2}), a, b, c;
   testing::FillGaussian(&bottom, 1.f, 50);
-  auto layer = Make("name: 'slice' type: 'Slice' slice_param { slice_point: 1 slice_point: 4 }");
+  auto layer =
+      MakeLayer("name: 'slice' type: 'Slice' slice_param { slice_point: 1 slice_point: 4 }");
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&a, &b, &c});
 }
 
 TEST(SliceLayer, GradientEqualSplit) {
   Blob bottom(Shape{4, 2, 3}), a, b;
   testing::FillGaussian(&bottom, 1.f, 51);
-  auto layer = Make("name: 'slice' type: 'Slice' slice_param { axis: 0 }");
+  auto layer = MakeLayer("name: 'slice' type: 'Slice' slice_param { axis: 0 }");
   testing::GradientChecker().Check(layer.get(), {&bottom}, {&a, &b});
 }
 
 TEST(SliceLayer, Errors) {
   Blob bottom(Shape{2, 5}), a, b, c;
-  auto range = Make("name: 'sl_range' type: 'Slice' slice_param { slice_point: 5 }");
+  auto range = MakeLayer("name: 'sl_range' type: 'Slice' slice_param { slice_point: 5 }");
   std::string msg = ErrorOf([&] { range->SetUp({&bottom}, {&a, &b}); });
   EXPECT_CONTAINS(msg, "sl_range");
   EXPECT_CONTAINS(msg, "slice_point 5");
-  auto order = Make("name: 'sl_order' type: 'Slice' slice_param { slice_point: 3 slice_point: 2 }");
+  auto order =
+      MakeLayer("name: 'sl_order' type: 'Slice' slice_param { slice_point: 3 slice_point: 2 }");
   msg = ErrorOf([&] { order->SetUp({&bottom}, {&a, &b, &c}); });
   EXPECT_CONTAINS(msg, "sl_order");
-  auto zero = Make("name: 'sl_zero' type: 'Slice' slice_param { slice_point: 0 }");
+  auto zero = MakeLayer("name: 'sl_zero' type: 'Slice' slice_param { slice_point: 0 }");
   EXPECT_CONTAINS(ErrorOf([&] { zero->SetUp({&bottom}, {&a, &b}); }), "sl_zero");
-  auto count = Make("name: 'sl_count' type: 'Slice' slice_param { slice_point: 1 }");
+  auto count = MakeLayer("name: 'sl_count' type: 'Slice' slice_param { slice_point: 1 }");
   EXPECT_CONTAINS(ErrorOf([&] { count->SetUp({&bottom}, {&a, &b, &c}); }), "sl_count");
-  auto uneven = Make("name: 'sl_even' type: 'Slice'");
+  auto uneven = MakeLayer("name: 'sl_even' type: 'Slice'");
   EXPECT_CONTAINS(ErrorOf([&] { uneven->SetUp({&bottom}, {&a, &b}); }), "sl_even");
 }
 
@@ -350,7 +331,7 @@ struct ThreeBlobs {
 TEST(EltwiseLayer, SumWithCoeffs) {
   ThreeBlobs in;
   Blob top;
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'sum' type: 'Eltwise' eltwise_param { operation: SUM coeff: 1 coeff: -0.5 "
       "coeff: 2 }");
   EXPECT_STREQ(layer->type(), "Eltwise");
@@ -363,18 +344,18 @@ TEST(EltwiseLayer, SumWithCoeffs) {
 
 TEST(EltwiseLayer, SumDefaultIsPlainSum) {
   Blob a(Shape{3}), b(Shape{3}), top;
-  Set(&a, {1, 2, 3});
-  Set(&b, {10, 20, 30});
-  auto layer = Make("name: 'sum' type: 'Eltwise'");
+  SetValues(&a, {1, 2, 3});
+  SetValues(&b, {10, 20, 30});
+  auto layer = MakeLayer("name: 'sum' type: 'Eltwise'");
   layer->SetUp({&a, &b}, {&top});
   layer->Forward({&a, &b}, {&top});
-  EXPECT_EQ(Data(top), (std::vector<float>{11, 22, 33}));
+  EXPECT_EQ(Values(top), (std::vector<float>{11, 22, 33}));
 }
 
 TEST(EltwiseLayer, Prod) {
   ThreeBlobs in;
   Blob top;
-  auto layer = Make("name: 'prod' type: 'Eltwise' eltwise_param { operation: PROD }");
+  auto layer = MakeLayer("name: 'prod' type: 'Eltwise' eltwise_param { operation: PROD }");
   layer->SetUp(in.vec(), {&top});
   layer->Forward(in.vec(), {&top});
   for (int i = 0; i < top.count(); ++i)
@@ -384,27 +365,27 @@ TEST(EltwiseLayer, Prod) {
 
 TEST(EltwiseLayer, MaxAndArgmaxBackward) {
   Blob a(Shape{4}), b(Shape{4}), c(Shape{4}), top;
-  Set(&a, {5, 1, 2, 0});
-  Set(&b, {1, 6, 2, 0});
-  Set(&c, {0, 0, 7, 0});
-  auto layer = Make("name: 'max' type: 'Eltwise' eltwise_param { operation: MAX }");
+  SetValues(&a, {5, 1, 2, 0});
+  SetValues(&b, {1, 6, 2, 0});
+  SetValues(&c, {0, 0, 7, 0});
+  auto layer = MakeLayer("name: 'max' type: 'Eltwise' eltwise_param { operation: MAX }");
   layer->SetUp({&a, &b, &c}, {&top});
   layer->Forward({&a, &b, &c}, {&top});
-  EXPECT_EQ(Data(top), (std::vector<float>{5, 6, 7, 0}));
-  Set(&top, {5, 6, 7, 0});
+  EXPECT_EQ(Values(top), (std::vector<float>{5, 6, 7, 0}));
+  SetValues(&top, {5, 6, 7, 0});
   for (int i = 0; i < 4; ++i) top.mutable_cpu_diff()[i] = i + 1.f;
   layer->Backward({&top}, {true, true, true}, {&a, &b, &c});
   // Element 3 is a three-way tie: the second bottom wins (the first must be strictly
   // greater, later ones strictly greater than the running max).
-  EXPECT_EQ(Diff(a), (std::vector<float>{1, 0, 0, 0}));
-  EXPECT_EQ(Diff(b), (std::vector<float>{0, 2, 0, 4}));
-  EXPECT_EQ(Diff(c), (std::vector<float>{0, 0, 3, 0}));
+  EXPECT_EQ(Diffs(a), (std::vector<float>{1, 0, 0, 0}));
+  EXPECT_EQ(Diffs(b), (std::vector<float>{0, 2, 0, 4}));
+  EXPECT_EQ(Diffs(c), (std::vector<float>{0, 0, 3, 0}));
 }
 
 TEST(EltwiseLayer, GradientSumCoeffs) {
   ThreeBlobs in;
   Blob top;
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'sum' type: 'Eltwise' eltwise_param { operation: SUM coeff: 1 coeff: -0.5 "
       "coeff: 2 }");
   testing::GradientChecker().Check(layer.get(), in.vec(), {&top});
@@ -413,14 +394,14 @@ TEST(EltwiseLayer, GradientSumCoeffs) {
 TEST(EltwiseLayer, GradientProdStable) {
   ThreeBlobs in;
   Blob top;
-  auto layer = Make("name: 'prod' type: 'Eltwise' eltwise_param { operation: PROD }");
+  auto layer = MakeLayer("name: 'prod' type: 'Eltwise' eltwise_param { operation: PROD }");
   testing::GradientChecker().Check(layer.get(), in.vec(), {&top});
 }
 
 TEST(EltwiseLayer, GradientProdUnstable) {
   ThreeBlobs in;
   Blob top;
-  auto layer = Make(
+  auto layer = MakeLayer(
       "name: 'prod' type: 'Eltwise' eltwise_param { operation: PROD stable_prod_grad: false }");
   testing::GradientChecker().Check(layer.get(), in.vec(), {&top});
 }
@@ -433,22 +414,22 @@ TEST(EltwiseLayer, GradientMax) {
     b.mutable_cpu_data()[i] = static_cast<float>((i * 5 + 3) % 12) * 0.3f + 0.1f;
     c.mutable_cpu_data()[i] = static_cast<float>((i * 11 + 6) % 12) * 0.3f + 0.2f;
   }
-  auto layer = Make("name: 'max' type: 'Eltwise' eltwise_param { operation: MAX }");
+  auto layer = MakeLayer("name: 'max' type: 'Eltwise' eltwise_param { operation: MAX }");
   testing::GradientChecker().Check(layer.get(), {&a, &b, &c}, {&top});
 }
 
 TEST(EltwiseLayer, Errors) {
   Blob a(Shape{2, 3}), b(Shape{3, 2}), top;
-  auto layer = Make("name: 'elt_shape' type: 'Eltwise'");
+  auto layer = MakeLayer("name: 'elt_shape' type: 'Eltwise'");
   const std::string msg = ErrorOf([&] { layer->SetUp({&a, &b}, {&top}); });
   EXPECT_CONTAINS(msg, "elt_shape");
   EXPECT_CONTAINS(msg, a.shape_string());
   EXPECT_CONTAINS(msg, b.shape_string());
   Blob c(Shape{2, 3});
-  auto coeffs = Make("name: 'elt_coeff' type: 'Eltwise' eltwise_param { coeff: 1 }");
+  auto coeffs = MakeLayer("name: 'elt_coeff' type: 'Eltwise' eltwise_param { coeff: 1 }");
   EXPECT_CONTAINS(ErrorOf([&] { coeffs->SetUp({&a, &c}, {&top}); }), "elt_coeff");
-  auto prod =
-      Make("name: 'elt_prod' type: 'Eltwise' eltwise_param { operation: PROD coeff: 1 coeff: 2 }");
+  auto prod = MakeLayer(
+      "name: 'elt_prod' type: 'Eltwise' eltwise_param { operation: PROD coeff: 1 coeff: 2 }");
   EXPECT_CONTAINS(ErrorOf([&] { prod->SetUp({&a, &c}, {&top}); }), "elt_prod");
 }
 
@@ -459,15 +440,15 @@ TEST(SilenceLayer, ZeroesBottomDiffs) {
   Blob a(Shape{2, 3}), b(Shape{4});
   for (Blob* x : {&a, &b})
     for (int i = 0; i < x->count(); ++i) x->mutable_cpu_diff()[i] = 3.f;
-  auto layer = Make("name: 'silence' type: 'Silence'");
+  auto layer = MakeLayer("name: 'silence' type: 'Silence'");
   EXPECT_STREQ(layer->type(), "Silence");
   layer->SetUp({&a, &b}, {});
   layer->Forward({&a, &b}, {});
   layer->Backward({}, {true, false}, {&a, &b});
-  EXPECT_EQ(Diff(a), std::vector<float>(6, 0.f));
-  EXPECT_EQ(Diff(b), std::vector<float>(4, 3.f));
+  EXPECT_EQ(Diffs(a), std::vector<float>(6, 0.f));
+  EXPECT_EQ(Diffs(b), std::vector<float>(4, 3.f));
   Blob top;
-  EXPECT_CONTAINS(ErrorOf([&] { Make("name: 'sil2' type: 'Silence'")->SetUp({&a}, {&top}); }),
+  EXPECT_CONTAINS(ErrorOf([&] { MakeLayer("name: 'sil2' type: 'Silence'")->SetUp({&a}, {&top}); }),
                   "sil2");
 }
 

@@ -15,9 +15,12 @@
 #include "crema/common.hpp"
 #include "crema/io.hpp"
 #include "crema/upgrade_proto.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
+
+using testing::TempDir;
 
 std::string DataPath(const std::string& name) {
   return std::string(CREMA_SOURCE_DIR) + "/tests/data/upgrade/" + name;
@@ -314,24 +317,6 @@ TEST(Upgrade, SolverWithBothTypesIsAnError) {
 
 // ---- Through the file readers ----
 
-// A scratch directory, removed with everything in it when the test ends.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = ::testing::TempDir() + "/crema_upgrade_XXXXXX";
-    if (::mkdtemp(&pattern[0]) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-    path_ = std::filesystem::path(pattern).lexically_normal().string();
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 TEST(Upgrade, ReadNetParamsFromTextFileUpgrades) {
   pb::NetParameter net;
   ReadNetParamsFromTextFile(DataPath("v1_lenet.prototxt"), &net);
@@ -341,7 +326,7 @@ TEST(Upgrade, ReadNetParamsFromTextFileUpgrades) {
 }
 
 TEST(Upgrade, ReadNetParamsFromBinaryFileUpgradesV1Weights) {
-  ScratchDir scratch;
+  TempDir scratch;
   const std::string& dir = scratch.path();
   // A V1 .caffemodel: `layers` with weights and legacy inputs without shapes.
   pb::NetParameter old = ParseNet(
@@ -366,7 +351,7 @@ TEST(Upgrade, ReadNetParamsFromBinaryFileUpgradesV1Weights) {
 }
 
 TEST(Upgrade, ReadSolverParamsUpgradesAndSetsSnapshotPrefix) {
-  ScratchDir scratch;
+  TempDir scratch;
   const std::string& dir = scratch.path();
   const std::string path = dir + "/my_solver.prototxt";
   pb::SolverParameter written;

@@ -24,6 +24,22 @@ struct MnistConversion {
 // naming the path when it cannot be read or decompressed.
 std::string ReadFileMaybeGzip(const std::string& path);
 
+// An IDX image file and its IDX label file, read whole (gunzipped) and checked: magic
+// numbers, header sizes, file sizes against the headers, and equal image and label counts.
+// Throws crema::Error naming the file otherwise.
+struct MnistDataset {
+  std::string images;  // the image file, header included
+  std::string labels;  // the label file, header included
+  uint32_t count = 0;
+  uint32_t rows = 0;
+  uint32_t cols = 0;
+
+  // The rows * cols pixels of image i, row-major.
+  const char* image(uint64_t i) const { return images.data() + 16 + i * rows * cols; }
+  int label(uint64_t i) const { return static_cast<unsigned char>(labels[8 + i]); }
+};
+MnistDataset ReadMnist(const std::string& images_path, const std::string& labels_path);
+
 // Writes an LMDB at `db_path` (a new directory) with one Datum per image (channels 1,
 // height rows, width cols, uint8 data, label), keys "%08d" from 0, as Caffe's convert_mnist.
 // Throws crema::Error for a wrong magic number, a truncated file, or image and label files
