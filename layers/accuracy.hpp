@@ -40,6 +40,21 @@ class AccuracyLayer : public Layer {
   int ignore_label_ = 0;
   int outer_ = 0, channels_ = 0, inner_ = 0;
   std::vector<int> class_counts_;  // per class: labels counted (sized in Reshape)
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  Blob gpu_hits_;  // per position: hit, then counted, then the bad-label flag
+#endif             // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -34,6 +34,18 @@ class ConcatLayer : public Layer {
   int axis_ = 1;
   int outer_ = 0;  // product of dims before the axis
   int inner_ = 0;  // product of dims after the axis
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -14,11 +14,18 @@
 // A kernel whose extent exceeds the padded input is an error.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "layers/base_convolution.hpp"
 
 namespace crema {
+
+#ifdef CREMA_WITH_CUDA
+namespace cudnn {
+class ConvolutionOp;  // src/cudnn_adapter.hpp
+}  // namespace cudnn
+#endif
 
 class ConvolutionLayer : public BaseConvolutionLayer {
  public:
@@ -31,6 +38,21 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  std::shared_ptr<cudnn::ConvolutionOp> cudnn_;  // created on the first GPU forward
+#endif                                           // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -106,6 +106,24 @@ class DataLayer : public Layer {
   int64_t next_load_ = 0;      // producer: next batch to read
   int64_t next_forward_ = 0;   // main thread: batch the next Forward delivers
   std::exception_ptr failed_;  // a producer error, rethrown until SeekBatch
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // GPU mode runs the CPU code (decoding and transforming on the host); the tops move to the device
+  // when a GPU layer first reads them (SyncedMemory copies lazily), so no GPU kernel is needed.
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {
+    Forward_cpu(bottom, top);
+  }
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {
+    Backward_cpu(top, propagate_down, bottom);
+  }
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

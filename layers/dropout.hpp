@@ -8,6 +8,7 @@
 // needed at test time.)
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "layers/neuron.hpp"
@@ -30,6 +31,21 @@ class DropoutLayer : public NeuronLayer {
   float ratio_ = 0.5f;
   float scale_ = 2.f;
   std::vector<unsigned int> mask_;  // sized in Reshape
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  uint64_t gpu_seed_ = 0;  // seed of the mask of the last TRAIN forward (GPU mode)
+#endif                     // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -35,6 +35,24 @@ class DummyDataLayer : public Layer {
   // One filler shared by all tops, or one per top.
   std::vector<std::unique_ptr<Filler>> fillers_;
   std::vector<bool> refill_;  // per filler: refill at every forward (non-constant filler)
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // GPU mode runs the CPU code (constant or random fills on the host); the tops move to the device
+  // when a GPU layer first reads them (SyncedMemory copies lazily), so no GPU kernel is needed.
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {
+    Forward_cpu(bottom, top);
+  }
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {
+    Backward_cpu(top, propagate_down, bottom);
+  }
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

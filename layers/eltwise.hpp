@@ -40,6 +40,21 @@ class EltwiseLayer : public Layer {
   bool stable_prod_grad_ = true;
   std::vector<int> max_index_;             // MAX: winning bottom per element (sized in Reshape)
   std::vector<const float*> bottom_ptrs_;  // bottom data pointers (sized in Reshape)
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  Blob gpu_max_index_;  // MAX: winning bottom per element, as int (GPU mode)
+#endif                  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -27,6 +27,25 @@ class FlattenLayer : public Layer {
  private:
   int axis_param_ = 1;
   int end_axis_param_ = -1;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // GPU mode runs the CPU code (it only re-points the top at the bottom's memory); the tops move to
+  // the device when a GPU layer first reads them (SyncedMemory copies lazily), so no GPU kernel is
+  // needed.
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {
+    Forward_cpu(bottom, top);
+  }
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {
+    Backward_cpu(top, propagate_down, bottom);
+  }
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -39,6 +39,18 @@ class InnerProductLayer : public Layer {
   bool transpose_ = false;
   int M_ = 0, K_ = 0, N_ = 0;
   Blob bias_multiplier_;  // M ones
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

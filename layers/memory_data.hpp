@@ -49,6 +49,25 @@ class MemoryDataLayer : public Layer {
   float* labels_ = nullptr;
   int n_ = 0;
   int pos_ = 0;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // GPU mode runs the CPU code (the tops point at the user's host arrays); the tops move to the
+  // device when a GPU layer first reads them (SyncedMemory copies lazily), so no GPU kernel is
+  // needed.
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {
+    Forward_cpu(bottom, top);
+  }
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {
+    Backward_cpu(top, propagate_down, bottom);
+  }
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -56,6 +56,21 @@ class PoolingLayer : public Layer {
   std::vector<int> max_idx_;    // MAX with one top: argmax per output (index in the plane)
   std::vector<int> rand_idx_;   // STOCHASTIC TRAIN: chosen element per output
   std::vector<float> uniform_;  // STOCHASTIC TRAIN: the uniform draws
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  Blob gpu_mask_;  // MAX with one top: the argmax per output, as int (GPU mode)
+#endif             // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

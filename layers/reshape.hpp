@@ -36,6 +36,25 @@ class ReshapeLayer : public Layer {
   std::vector<int> copy_axes_;  // indices into new_dims_ holding 0
   int inferred_axis_ = -1;      // index into new_dims_ holding -1, or -1
   int64_t constant_count_ = 1;  // product of the explicit (> 0) dims
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // GPU mode runs the CPU code (it only re-points the top at the bottom's memory); the tops move to
+  // the device when a GPU layer first reads them (SyncedMemory copies lazily), so no GPU kernel is
+  // needed.
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {
+    Forward_cpu(bottom, top);
+  }
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {
+    Backward_cpu(top, propagate_down, bottom);
+  }
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -18,6 +18,12 @@ void SoftmaxForwardCpu(int outer, int channels, int inner, const float* in, floa
                        float* scratch);
 void SoftmaxBackwardCpu(int outer, int channels, int inner, const float* y, const float* dy,
                         float* dx, float* scratch);
+#ifdef CREMA_WITH_CUDA
+// The same on device arrays (layers/softmax.cu); one thread per (outer, inner) position.
+void SoftmaxForwardGpu(int outer, int channels, int inner, const float* in, float* out);
+void SoftmaxBackwardGpu(int outer, int channels, int inner, const float* y, const float* dy,
+                        float* dx);
+#endif
 
 class SoftmaxLayer : public Layer {
  public:
@@ -36,6 +42,18 @@ class SoftmaxLayer : public Layer {
   int axis_param_ = 1;
   int outer_ = 0, channels_ = 0, inner_ = 0;
   Blob scratch_;  // outer x inner: per-position max, then sum / dot product
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -45,6 +45,21 @@ class SoftmaxWithLossLayer : public LossLayer {
   int outer_ = 0, channels_ = 0, inner_ = 0;
   Blob prob_;
   Blob scratch_;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  Blob gpu_loss_;  // per position: loss, then the valid flag, then the bad-label flag
+#endif             // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

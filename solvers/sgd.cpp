@@ -124,13 +124,45 @@ void SGDSolver::ApplyUpdate() {
   }
   ClipGradients();
   const int num_params = static_cast<int>(net_->learnable_params().size());
+#ifdef CREMA_WITH_CUDA
+  // Plain SGD on the GPU: one fused kernel per parameter (solvers/sgd.cu).
+  const bool fused_gpu = Context::mode() == Mode::GPU && std::string(type()) == "SGD";
+#endif
   for (int id = 0; id < num_params; ++id) {
+#ifdef CREMA_WITH_CUDA
+    if (fused_gpu) {
+      UpdateGpu(id, rate);
+      continue;
+    }
+#endif
     Normalize(id);
     Regularize(id);
     ComputeUpdateValue(id, rate);
   }
   net_->Update();
 }
+
+#ifdef CREMA_WITH_CUDA
+void SGDSolver::UpdateGpu(int param_id, float rate) {
+  Blob* param = net_->learnable_params()[param_id];
+  const float decay = param_->weight_decay() * net_->params_weight_decay()[param_id];
+  int reg = 0;
+  if (decay != 0) {
+    const std::string& type = param_->regularization_type();
+    if (type == "L2")
+      reg = 1;
+    else if (type == "L1")
+      reg = 2;
+    else
+      CREMA_THROW("Unknown regularization type: '" << type
+                                                   << "' (regularization_type must be L2 or L1)");
+  }
+  const float norm_scale = param_->iter_size() == 1 ? 1.f : 1.f / param_->iter_size();
+  SgdUpdateGpu(param->count(), param->gpu_data(), param->mutable_gpu_diff(),
+               history_[param_id]->mutable_gpu_data(), norm_scale, reg, decay, param_->momentum(),
+               rate * net_->params_lr()[param_id]);
+}
+#endif
 
 void SGDSolver::ClipGradients() {
   const float clip = param_->clip_gradients();

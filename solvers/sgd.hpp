@@ -49,6 +49,15 @@ void CheckLearningRatePolicy(const pb::SolverParameter& param);
 // step value is reached). Throws crema::Error for an unknown policy.
 float ComputeLearningRate(const pb::SolverParameter& param, int iter, int* current_step);
 
+#ifdef CREMA_WITH_CUDA
+// The SGD step of one parameter on the device (solvers/sgd.cu), one fused pass:
+//   g *= norm_scale; g += decay * w (reg 1, L2) or decay * sign(w) (reg 2, L1);
+//   h = momentum * h + rate * g; g = h.
+// reg 0: no regularisation.
+void SgdUpdateGpu(int n, const float* w, float* g, float* h, float norm_scale, int reg, float decay,
+                  float momentum, float rate);
+#endif
+
 class SGDSolver : public Solver {
  public:
   explicit SGDSolver(const pb::SolverParameter& param);
@@ -67,6 +76,12 @@ class SGDSolver : public Solver {
 
   void SnapshotSolverState(const std::string& model_filename) override;
   void RestoreSolverState(const pb::SolverState& state, const std::string& state_file) override;
+
+#ifdef CREMA_WITH_CUDA
+  // GPU mode, plain SGD: Normalize + Regularize + ComputeUpdateValue of one parameter in
+  // one kernel (subclasses keep their own steps).
+  void UpdateGpu(int param_id, float rate);
+#endif
 
   // Appends one zero-filled blob shaped like each learnable parameter to `blobs`.
   void AllocateLikeParams(std::vector<std::shared_ptr<Blob>>* blobs) const;

@@ -29,6 +29,10 @@ cublasHandle_t cublas_handle() {
 
 }  // namespace
 
+void* CudaCublasHandle() {
+  return cublas_handle();
+}
+
 int CudaCurrentDevice() {
   int device = 0;
   check_cuda(cudaGetDevice(&device), "cudaGetDevice");

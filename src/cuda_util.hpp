@@ -19,6 +19,10 @@ void CudaCopyDeviceToHost(void* dst, const void* src, size_t bytes);
 void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes);
 void CudaCopyHostToDeviceAsync(void* dst, const void* src, size_t bytes, void* stream);
 
+// The calling thread's cuBLAS handle (a cublasHandle_t), created on first use; shared with
+// the GPU math in src/math_functions.cu.
+void* CudaCublasHandle();
+
 // cuBLAS-backed level-1 routines on device arrays (results returned to the host).
 void gpu_axpy(int n, float alpha, const float* x, float* y);
 void gpu_scal(int n, float alpha, float* x);

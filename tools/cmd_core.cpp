@@ -295,7 +295,11 @@ int RunTime(const std::vector<std::string>& args) {
       layers[i]->Backward(tops[i], need_backward[i], bottoms[i]);
 
   using clock = std::chrono::steady_clock;
+  // GPU kernels run asynchronously: wait for them before reading the clock.
   auto ms_since = [](clock::time_point t) {
+#ifdef CREMA_WITH_CUDA
+    if (Context::mode() == Mode::GPU) cudaDeviceSynchronize();
+#endif
     return std::chrono::duration<double, std::milli>(clock::now() - t).count();
   };
   std::vector<std::vector<double>> forward_ms(num_layers), backward_ms(num_layers);

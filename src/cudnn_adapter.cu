@@ -1,0 +1,437 @@
+// Every cuDNN call in crema (see cudnn_adapter.hpp for the contract). Built in GPU builds;
+// the cuDNN part only when CMake found cuDNN >= 8 (CREMA_WITH_CUDNN), otherwise every
+// entry point reports that cuDNN is missing.
+#include "src/cudnn_adapter.hpp"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "crema/common.hpp"
+
+#ifdef CREMA_WITH_CUDNN
+#include <cudnn.h>
+#endif
+
+namespace crema {
+namespace cudnn {
+
+std::string ConvShape::ToString() const {
+  std::ostringstream out;
+  auto list = [&out](const char* name, const std::vector<int>& v) {
+    out << " " << name;
+    for (size_t i = 0; i < v.size(); ++i) out << (i ? "x" : " ") << v[i];
+  };
+  out << "n " << num << " c " << channels << " o " << num_output << " g " << groups;
+  list("in", input);
+  list("out", output);
+  list("k", kernel);
+  list("pad", pad);
+  list("stride", stride);
+  list("dil", dilation);
+  return out.str();
+}
+
+#if defined(CREMA_WITH_CUDNN) && defined(CUDNN_VERSION) && CUDNN_VERSION >= 8000
+
+bool Available() {
+  return true;
+}
+
+std::string VersionString() {
+  std::ostringstream out;
+  out << CUDNN_MAJOR << "." << CUDNN_MINOR << "." << CUDNN_PATCHLEVEL;
+  return out.str();
+}
+
+namespace {
+
+void check(cudnnStatus_t status, const char* what) {
+  if (status != CUDNN_STATUS_SUCCESS)
+    CREMA_THROW("cuDNN error in " << what << ": " << cudnnGetErrorString(status));
+}
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::string(v) != "0";
+}
+
+size_t workspace_limit() {
+  const char* v = std::getenv("CREMA_CUDNN_WORKSPACE_MB");
+  long mb = v ? std::atol(v) : 512;
+  if (mb < 0) mb = 0;
+  return static_cast<size_t>(mb) << 20;
+}
+
+// One cuDNN handle per host thread (on the default stream, like cuBLAS and the kernels).
+cudnnHandle_t handle() {
+  thread_local cudnnHandle_t h = [] {
+    cudnnHandle_t created = nullptr;
+    check(cudnnCreate(&created), "cudnnCreate");
+    return created;
+  }();
+  return h;
+}
+
+// One growing device workspace per host thread, shared by every convolution it runs.
+struct Workspace {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~Workspace() {
+    if (ptr) cudaFree(ptr);
+  }
+  void* get(size_t need) {
+    if (need == 0) return nullptr;
+    if (need > bytes) {
+      if (ptr) cudaFree(ptr);
+      ptr = nullptr;
+      bytes = 0;
+      const cudaError_t status = cudaMalloc(&ptr, need);
+      if (status != cudaSuccess)
+        CREMA_THROW("cuDNN workspace: cudaMalloc of "
+                    << need << " bytes failed: " << cudaGetErrorString(status)
+                    << " (lower CREMA_CUDNN_WORKSPACE_MB)");
+      bytes = need;
+    }
+    return ptr;
+  }
+};
+Workspace& workspace() {
+  thread_local Workspace w;
+  return w;
+}
+
+struct Algorithms {
+  cudnnConvolutionFwdAlgo_t fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  cudnnConvolutionBwdDataAlgo_t bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+  size_t fwd_bytes = 0, bwd_data_bytes = 0, bwd_filter_bytes = 0;
+};
+
+// Chosen algorithms per (device, geometry), shared by all layers of the process.
+std::mutex& cache_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, Algorithms>& cache() {
+  static std::map<std::string, Algorithms> c;
+  return c;
+}
+
+bool fast_fwd(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+bool fast_bwd_data(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+bool fast_bwd_filter(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+bool tensor_math(cudnnMathType_t m) {
+  return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+}  // namespace
+
+struct ConvolutionOp::Impl {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  Algorithms algos;
+
+  Impl() {
+    check(cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor");
+    check(cudnnCreateTensorDescriptor(&y), "cudnnCreateTensorDescriptor");
+    check(cudnnCreateTensorDescriptor(&bias), "cudnnCreateTensorDescriptor");
+    check(cudnnCreateFilterDescriptor(&w), "cudnnCreateFilterDescriptor");
+    check(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
+  }
+  ~Impl() {
+    cudnnDestroyTensorDescriptor(x);
+    cudnnDestroyTensorDescriptor(y);
+    cudnnDestroyTensorDescriptor(bias);
+    cudnnDestroyFilterDescriptor(w);
+    cudnnDestroyConvolutionDescriptor(conv);
+  }
+
+  static void set_tensor(cudnnTensorDescriptor_t desc, const std::vector<int>& dims) {
+    std::vector<int> strides(dims.size());
+    int stride = 1;
+    for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
+      strides[i] = stride;
+      stride *= dims[i];
+    }
+    check(cudnnSetTensorNdDescriptor(desc, CUDNN_DATA_FLOAT, static_cast<int>(dims.size()),
+                                     dims.data(), strides.data()),
+          "cudnnSetTensorNdDescriptor");
+  }
+
+  void configure(const ConvShape& s) {
+    const int d = static_cast<int>(s.kernel.size());
+    if (d < 1 || d > 3) CREMA_THROW("cuDNN convolution supports 1 to 3 spatial axes, got " << d);
+    // cuDNN wants at least 2 spatial axes: a 1-D convolution becomes 1 x W.
+    auto widen = [d](const std::vector<int>& v, int fill) {
+      std::vector<int> out = v;
+      if (d == 1) out.insert(out.begin(), fill);
+      return out;
+    };
+    const std::vector<int> in = widen(s.input, 1), out = widen(s.output, 1), k = widen(s.kernel, 1),
+                           pad = widen(s.pad, 0), stride = widen(s.stride, 1),
+                           dil = widen(s.dilation, 1);
+    const int nd = static_cast<int>(k.size());
+
+    std::vector<int> xdims = {s.num, s.channels}, ydims = {s.num, s.num_output},
+                     wdims = {s.num_output, s.channels / s.groups}, bdims = {1, s.num_output};
+    for (int i = 0; i < nd; ++i) {
+      xdims.push_back(in[i]);
+      ydims.push_back(out[i]);
+      wdims.push_back(k[i]);
+      bdims.push_back(1);
+    }
+    set_tensor(x, xdims);
+    set_tensor(y, ydims);
+    set_tensor(bias, bdims);
+    check(cudnnSetFilterNdDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                     static_cast<int>(wdims.size()), wdims.data()),
+          "cudnnSetFilterNdDescriptor");
+    check(cudnnSetConvolutionNdDescriptor(conv, nd, pad.data(), stride.data(), dil.data(),
+                                          CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+          "cudnnSetConvolutionNdDescriptor");
+    check(cudnnSetConvolutionGroupCount(conv, s.groups), "cudnnSetConvolutionGroupCount");
+    const bool tf32 = env_flag("CREMA_CUDNN_ALLOW_TF32");
+    check(cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
+          "cudnnSetConvolutionMathType");
+
+    // The output geometry cuDNN derives must be crema's (an internal invariant).
+    std::vector<int> cudnn_out(nd + 2);
+    check(cudnnGetConvolutionNdForwardOutputDim(conv, x, w, nd + 2, cudnn_out.data()),
+          "cudnnGetConvolutionNdForwardOutputDim");
+    CHECK(cudnn_out == ydims) << "cuDNN output geometry differs from crema's for " << s.ToString();
+
+    std::ostringstream key;
+    int device = 0;
+    cudaGetDevice(&device);
+    key << "dev " << device << " " << s.ToString() << (tf32 ? " tf32" : "")
+        << (env_flag("CREMA_CUDNN_FAST_ALGOS") ? " fast" : "")
+        << (env_flag("CREMA_CUDNN_NONDETERMINISTIC") ? " nondet" : "") << " ws "
+        << workspace_limit();
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex());
+      auto it = cache().find(key.str());
+      if (it != cache().end()) {
+        algos = it->second;
+        return;
+      }
+    }
+    algos = choose(tf32);
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    cache()[key.str()] = algos;
+  }
+
+  Algorithms choose(bool tf32) {
+    const size_t limit = workspace_limit();
+    const bool fast = env_flag("CREMA_CUDNN_FAST_ALGOS");
+    const bool nondet = env_flag("CREMA_CUDNN_NONDETERMINISTIC");
+    Algorithms a;
+    cudnnHandle_t h = handle();
+
+    {  // Forward
+      cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+      int n = 0;
+      check(cudnnFindConvolutionForwardAlgorithm(h, x, w, conv, y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                 &n, perf),
+            "cudnnFindConvolutionForwardAlgorithm");
+      auto bytes_of = [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionForwardWorkspaceSize(h, x, w, conv, y, algo, bytes);
+      };
+      if (!pick(perf, n, fast_fwd, fast, tf32, nondet, limit, bytes_of, &a.fwd, &a.fwd_bytes) &&
+          !pick(perf, n, fast_fwd, true, tf32, true, limit, bytes_of, &a.fwd, &a.fwd_bytes)) {
+        a.fwd = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;  // needs no workspace
+        check(bytes_of(a.fwd, &a.fwd_bytes), "cudnnGetConvolutionForwardWorkspaceSize");
+      }
+    }
+    {  // Backward data
+      cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+      int n = 0;
+      check(cudnnFindConvolutionBackwardDataAlgorithm(
+                h, w, y, conv, x, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf),
+            "cudnnFindConvolutionBackwardDataAlgorithm");
+      auto bytes_of = [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(h, w, y, conv, x, algo, bytes);
+      };
+      if (!pick(perf, n, fast_bwd_data, fast, tf32, nondet, limit, bytes_of, &a.bwd_data,
+                &a.bwd_data_bytes) &&
+          !pick(perf, n, fast_bwd_data, true, tf32, true, limit, bytes_of, &a.bwd_data,
+                &a.bwd_data_bytes)) {
+        a.bwd_data = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+        check(bytes_of(a.bwd_data, &a.bwd_data_bytes),
+              "cudnnGetConvolutionBackwardDataWorkspaceSize");
+      }
+    }
+    {  // Backward filter
+      cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+      int n = 0;
+      check(cudnnFindConvolutionBackwardFilterAlgorithm(
+                h, x, y, conv, w, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf),
+            "cudnnFindConvolutionBackwardFilterAlgorithm");
+      auto bytes_of = [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x, y, conv, w, algo, bytes);
+      };
+      if (!pick(perf, n, fast_bwd_filter, fast, tf32, nondet, limit, bytes_of, &a.bwd_filter,
+                &a.bwd_filter_bytes) &&
+          !pick(perf, n, fast_bwd_filter, true, tf32, true, limit, bytes_of, &a.bwd_filter,
+                &a.bwd_filter_bytes)) {
+        a.bwd_filter = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+        check(bytes_of(a.bwd_filter, &a.bwd_filter_bytes),
+              "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+      }
+    }
+    return a;
+  }
+
+  // The fastest measured algorithm (perf is sorted by time) that ran, fits the workspace
+  // limit and passes the filters; its workspace size is queried again under the
+  // descriptor's math type. False when none qualifies.
+  template <typename Perf, typename Algo, typename BytesOf>
+  static bool pick(const Perf* perf, int n, bool (*is_fast)(Algo), bool allow_fast, bool allow_tf32,
+                   bool allow_nondet, size_t limit, const BytesOf& bytes_of, Algo* algo,
+                   size_t* bytes) {
+    for (int i = 0; i < n; ++i) {
+      const Perf& p = perf[i];
+      if (p.status != CUDNN_STATUS_SUCCESS) continue;
+      if (!allow_fast && is_fast(p.algo)) continue;
+      if (!allow_tf32 && tensor_math(p.mathType)) continue;
+      if (!allow_nondet && p.determinism != CUDNN_DETERMINISTIC) continue;
+      size_t need = 0;
+      if (bytes_of(p.algo, &need) != CUDNN_STATUS_SUCCESS || need > limit) continue;
+      *algo = p.algo;
+      *bytes = need;
+      return true;
+    }
+    return false;
+  }
+};
+
+ConvolutionOp::ConvolutionOp() : impl_(new Impl) {}
+ConvolutionOp::~ConvolutionOp() = default;
+
+void ConvolutionOp::Setup(const ConvShape& shape) {
+  if (configured_ && shape == shape_) return;
+  configured_ = false;
+  impl_->configure(shape);
+  shape_ = shape;
+  configured_ = true;
+  VLOG(1) << "cuDNN convolution " << shape.ToString() << ": " << Description();
+}
+
+void ConvolutionOp::Forward(const float* x, const float* w, float* y) {
+  CHECK(configured_);
+  const float one = 1.f, zero = 0.f;
+  void* ws = workspace().get(impl_->algos.fwd_bytes);
+  check(cudnnConvolutionForward(handle(), &one, impl_->x, x, impl_->w, w, impl_->conv,
+                                impl_->algos.fwd, ws, impl_->algos.fwd_bytes, &zero, impl_->y, y),
+        "cudnnConvolutionForward");
+}
+
+void ConvolutionOp::AddBias(const float* b, float* y) {
+  CHECK(configured_);
+  const float one = 1.f;
+  check(cudnnAddTensor(handle(), &one, impl_->bias, b, &one, impl_->y, y), "cudnnAddTensor");
+}
+
+void ConvolutionOp::BackwardData(const float* w, const float* dy, float* dx) {
+  CHECK(configured_);
+  const float one = 1.f, zero = 0.f;
+  void* ws = workspace().get(impl_->algos.bwd_data_bytes);
+  check(cudnnConvolutionBackwardData(handle(), &one, impl_->w, w, impl_->y, dy, impl_->conv,
+                                     impl_->algos.bwd_data, ws, impl_->algos.bwd_data_bytes, &zero,
+                                     impl_->x, dx),
+        "cudnnConvolutionBackwardData");
+}
+
+void ConvolutionOp::BackwardFilter(const float* x, const float* dy, float* dw) {
+  CHECK(configured_);
+  const float one = 1.f;
+  void* ws = workspace().get(impl_->algos.bwd_filter_bytes);
+  check(cudnnConvolutionBackwardFilter(handle(), &one, impl_->x, x, impl_->y, dy, impl_->conv,
+                                       impl_->algos.bwd_filter, ws, impl_->algos.bwd_filter_bytes,
+                                       &one, impl_->w, dw),
+        "cudnnConvolutionBackwardFilter");
+}
+
+void ConvolutionOp::BackwardBias(const float* dy, float* db) {
+  CHECK(configured_);
+  const float one = 1.f;
+  check(cudnnConvolutionBackwardBias(handle(), &one, impl_->y, dy, &one, impl_->bias, db),
+        "cudnnConvolutionBackwardBias");
+}
+
+std::string ConvolutionOp::Description() const {
+  std::ostringstream out;
+  const Algorithms& a = impl_->algos;
+  out << "fwd algo " << static_cast<int>(a.fwd) << ", bwd-data algo "
+      << static_cast<int>(a.bwd_data) << ", bwd-filter algo " << static_cast<int>(a.bwd_filter)
+      << " (workspace " << std::max({a.fwd_bytes, a.bwd_data_bytes, a.bwd_filter_bytes})
+      << " bytes)";
+  return out.str();
+}
+
+#else  // no cuDNN
+
+bool Available() {
+  return false;
+}
+std::string VersionString() {
+  return "none";
+}
+
+struct ConvolutionOp::Impl {};
+
+ConvolutionOp::ConvolutionOp() = default;
+ConvolutionOp::~ConvolutionOp() = default;
+
+namespace {
+[[noreturn]] void missing() {
+  CREMA_THROW(
+      "this crema was built without cuDNN, which GPU convolution needs; install "
+      "cuDNN >= 8 and rebuild, or run on the CPU");
+}
+}  // namespace
+
+void ConvolutionOp::Setup(const ConvShape&) {
+  missing();
+}
+void ConvolutionOp::Forward(const float*, const float*, float*) {
+  missing();
+}
+void ConvolutionOp::AddBias(const float*, float*) {
+  missing();
+}
+void ConvolutionOp::BackwardData(const float*, const float*, float*) {
+  missing();
+}
+void ConvolutionOp::BackwardFilter(const float*, const float*, float*) {
+  missing();
+}
+void ConvolutionOp::BackwardBias(const float*, float*) {
+  missing();
+}
+std::string ConvolutionOp::Description() const {
+  return "cuDNN missing";
+}
+
+#endif
+
+}  // namespace cudnn
+}  // namespace crema
