@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${CREMA_BUILD_DIR:-build}
 jobs=${CREMA_JOBS:-$(nproc)}
+# ccache: hash paths relative to the checkout, so a fresh clone reuses earlier objects.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release \
   -DCREMA_USE_CUDA="${CREMA_USE_CUDA:-ON}" "$@" >/dev/null
 cmake --build "$build_dir" -j "$jobs"
