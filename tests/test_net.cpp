@@ -12,6 +12,7 @@
 #include "crema/math_functions.hpp"
 #include "crema/net.hpp"
 #include "tests/gradient_checker.hpp"
+#include "tests/test_util.hpp"
 
 namespace crema {
 namespace {
@@ -121,8 +122,8 @@ TEST(Net, SplitsAreInsertedAndGradientsSummed) {
     for (int k = 0; k < 3; ++k) {
       double expected = 0;
       for (int o = 0; o < 2; ++o) {
-        expected += w1.cpu_data()[o * 3 + k] *
-                    (da.cpu_diff()[n * 2 + o] + da2.cpu_diff()[n * 2 + o]);
+        expected +=
+            w1.cpu_data()[o * 3 + k] * (da.cpu_diff()[n * 2 + o] + da2.cpu_diff()[n * 2 + o]);
         expected += w2.cpu_data()[o * 3 + k] * db.cpu_diff()[n * 2 + o];
       }
       EXPECT_NEAR(x.cpu_diff()[n * 3 + k], expected, 1e-5);
@@ -375,7 +376,55 @@ TEST(Net, WholeNetGradientMatchesFiniteDifferences) {
     w->mutable_cpu_data()[i] = original - h;
     net.Forward(&minus);
     w->mutable_cpu_data()[i] = original;
-    EXPECT_NEAR(analytic[i], (plus - minus) / (2 * h), 1e-3 * std::max(1.f, std::fabs(analytic[i])));
+    EXPECT_NEAR(analytic[i], (plus - minus) / (2 * h),
+                1e-3 * std::max(1.f, std::fabs(analytic[i])));
+  }
+}
+
+TEST(Net, CaffeLayoutWeightsRoundTripThroughCaffemodel) {
+  // InnerProduct with transpose keeps its weight as [K, N]; PReLU [C]; BatchNorm's three
+  // statistics blobs [C], [C], [1]; Scale [C] + bias [C] — all as Caffe stores them.
+  const std::string text = R"(
+    layer { name: "x" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 dim: 4 dim: 4 } } }
+    layer { name: "bn" type: "BatchNorm" bottom: "x" top: "x" }
+    layer { name: "scale" type: "Scale" bottom: "x" top: "x"
+            scale_param { bias_term: true filler { type: "gaussian" } bias_filler { type: "gaussian" } } }
+    layer { name: "prelu" type: "PReLU" bottom: "x" top: "p" prelu_param { filler { type: "gaussian" } } }
+    layer { name: "ip" type: "InnerProduct" bottom: "p" top: "ip"
+            inner_product_param { num_output: 5 transpose: true weight_filler { type: "gaussian" }
+                                  bias_filler { type: "gaussian" } } }
+  )";
+  Net source(parse_net(text));
+  testing::FillGaussian(source.blob_by_name("x").get());
+  source.Forward();  // BatchNorm statistics become non-trivial
+  pb::NetParameter weights;
+  source.ToProto(&weights);
+  auto shape_of = [&](const std::string& layer, int blob) {
+    std::vector<int64_t> dims;
+    for (const auto& l : weights.layer())
+      if (l.name() == layer)
+        for (auto d : l.blobs(blob).shape().dim()) dims.push_back(d);
+    return dims;
+  };
+  EXPECT_EQ(shape_of("ip", 0), (std::vector<int64_t>{48, 5}));
+  EXPECT_EQ(shape_of("prelu", 0), (std::vector<int64_t>{3}));
+  EXPECT_EQ(shape_of("bn", 2), (std::vector<int64_t>{1}));
+  EXPECT_EQ(shape_of("scale", 1), (std::vector<int64_t>{3}));
+
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/layout.caffemodel";
+  WriteProtoToBinaryFile(weights, path);
+  Net target(parse_net(text));
+  target.CopyTrainedLayersFrom(path);
+  for (const char* name : {"bn", "scale", "prelu", "ip"}) {
+    const auto& a = source.layer_by_name(name)->blobs();
+    const auto& b = target.layer_by_name(name)->blobs();
+    ASSERT_EQ(a.size(), b.size()) << name;
+    for (size_t i = 0; i < a.size(); ++i) {
+      ASSERT_EQ(a[i]->shape(), b[i]->shape()) << name;
+      for (int j = 0; j < a[i]->count(); ++j)
+        EXPECT_EQ(a[i]->cpu_data()[j], b[i]->cpu_data()[j]) << name << " blob " << i;
+    }
   }
 }
 
