@@ -149,7 +149,7 @@ void Blob::ShareDiff(const Blob& other) {
 }
 
 namespace {
-bool at_gpu(const std::shared_ptr<SyncedMemory>& mem) {
+[[maybe_unused]] bool at_gpu(const std::shared_ptr<SyncedMemory>& mem) {
   return mem && mem->head() == SyncedMemory::Head::AT_GPU;
 }
 }  // namespace
