@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "crema.pb.h"
-#include "crema/filler.hpp"
 #include "crema/im2col.hpp"
 #include "crema/math_functions.hpp"
 
@@ -150,25 +149,7 @@ void BaseConvolutionLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top)
   weight_shape.insert(weight_shape.end(), kernel_shape_.begin(), kernel_shape_.end());
   bias_term_ = p.bias_term();
   const std::vector<int> bias_shape = {num_output_};
-  if (!blobs_.empty()) {
-    LAYER_REQUIRE(static_cast<int>(blobs_.size()) == 1 + (bias_term_ ? 1 : 0),
-                  "expected " << 1 + (bias_term_ ? 1 : 0) << " parameter blobs (bias_term "
-                              << (bias_term_ ? "true" : "false") << "), got " << blobs_.size());
-    LAYER_REQUIRE(blobs_[0]->shape() == weight_shape, "incorrect weight shape: expected "
-                                                          << shape_string(weight_shape) << ", got "
-                                                          << blobs_[0]->shape_string());
-    if (bias_term_)
-      LAYER_REQUIRE(blobs_[1]->shape() == bias_shape, "incorrect bias shape: expected "
-                                                          << shape_string(bias_shape) << ", got "
-                                                          << blobs_[1]->shape_string());
-  } else {
-    blobs_.push_back(std::make_shared<Blob>(weight_shape));
-    CreateFiller(p.weight_filler())->Fill(blobs_[0].get());
-    if (bias_term_) {
-      blobs_.push_back(std::make_shared<Blob>(bias_shape));
-      CreateFiller(p.bias_filler())->Fill(blobs_[1].get());
-    }
-  }
+  SetUpWeightAndBias(weight_shape, p.weight_filler(), bias_term_, bias_shape, p.bias_filler());
   kernel_dim_ = blobs_[0]->count(1);
   weight_offset_ = conv_out_channels_ / group_ * kernel_dim_;
   param_propagate_down_.resize(blobs_.size(), true);

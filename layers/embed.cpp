@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "crema.pb.h"
-#include "crema/filler.hpp"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
 
@@ -22,25 +21,7 @@ void EmbedLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   LAYER_REQUIRE(input_dim_ > 0, "input_dim must be positive, got " << p.input_dim());
   const std::vector<int> weight_shape = {input_dim_, num_output_};
   const std::vector<int> bias_shape = {num_output_};
-  if (!blobs_.empty()) {
-    LAYER_REQUIRE(static_cast<int>(blobs_.size()) == 1 + (bias_term_ ? 1 : 0),
-                  "expected " << 1 + (bias_term_ ? 1 : 0) << " parameter blobs (bias_term "
-                              << (bias_term_ ? "true" : "false") << "), got " << blobs_.size());
-    LAYER_REQUIRE(blobs_[0]->shape() == weight_shape, "incorrect weight shape: expected "
-                                                          << shape_string(weight_shape) << ", got "
-                                                          << blobs_[0]->shape_string());
-    if (bias_term_)
-      LAYER_REQUIRE(blobs_[1]->shape() == bias_shape, "incorrect bias shape: expected "
-                                                          << shape_string(bias_shape) << ", got "
-                                                          << blobs_[1]->shape_string());
-  } else {
-    blobs_.push_back(std::make_shared<Blob>(weight_shape));
-    CreateFiller(p.weight_filler())->Fill(blobs_[0].get());
-    if (bias_term_) {
-      blobs_.push_back(std::make_shared<Blob>(bias_shape));
-      CreateFiller(p.bias_filler())->Fill(blobs_[1].get());
-    }
-  }
+  SetUpWeightAndBias(weight_shape, p.weight_filler(), bias_term_, bias_shape, p.bias_filler());
   param_propagate_down_.resize(blobs_.size(), true);
 }
 

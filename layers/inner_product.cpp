@@ -1,7 +1,8 @@
 #include "layers/inner_product.hpp"
 
+#include <sstream>
+
 #include "crema.pb.h"
-#include "crema/filler.hpp"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
 
@@ -28,28 +29,11 @@ void InnerProductLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   const std::vector<int> weight_shape =
       transpose_ ? std::vector<int>{K_, N_} : std::vector<int>{N_, K_};
   const std::vector<int> bias_shape = {N_};
-  if (!blobs_.empty()) {
-    LAYER_REQUIRE(static_cast<int>(blobs_.size()) == 1 + (bias_term_ ? 1 : 0),
-                  "expected " << 1 + (bias_term_ ? 1 : 0) << " parameter blobs (bias_term "
-                              << (bias_term_ ? "true" : "false") << "), got " << blobs_.size());
-    LAYER_REQUIRE(blobs_[0]->shape() == weight_shape,
-                  "incorrect weight shape: expected "
-                      << shape_string(weight_shape) << " (num_output " << N_ << ", bottom "
-                      << bottom[0]->shape_string() << " gives K = " << K_
-                      << (transpose_ ? ", transposed" : "") << "), got "
-                      << blobs_[0]->shape_string());
-    if (bias_term_)
-      LAYER_REQUIRE(blobs_[1]->shape() == bias_shape, "incorrect bias shape: expected "
-                                                          << shape_string(bias_shape) << ", got "
-                                                          << blobs_[1]->shape_string());
-  } else {
-    blobs_.push_back(std::make_shared<Blob>(weight_shape));
-    CreateFiller(p.weight_filler())->Fill(blobs_[0].get());
-    if (bias_term_) {
-      blobs_.push_back(std::make_shared<Blob>(bias_shape));
-      CreateFiller(p.bias_filler())->Fill(blobs_[1].get());
-    }
-  }
+  std::ostringstream hint;
+  hint << " (num_output " << N_ << ", bottom " << bottom[0]->shape_string() << " gives K = " << K_
+       << (transpose_ ? ", transposed" : "") << ")";
+  SetUpWeightAndBias(weight_shape, p.weight_filler(), bias_term_, bias_shape, p.bias_filler(),
+                     hint.str());
   param_propagate_down_.resize(blobs_.size(), true);
 }
 

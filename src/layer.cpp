@@ -1,6 +1,7 @@
 #include "crema/layer.hpp"
 
 #include "crema.pb.h"
+#include "crema/filler.hpp"
 #include "crema/math_functions.hpp"
 #ifdef CREMA_WITH_CUDA
 #include "src/cuda_util.hpp"
@@ -20,7 +21,9 @@ Layer::Layer(const pb::LayerParameter& param)
 
 Layer::~Layer() = default;
 
-const std::string& Layer::name() const { return layer_param_->name(); }
+const std::string& Layer::name() const {
+  return layer_param_->name();
+}
 
 std::string Layer::error_prefix() const {
   return "Layer '" + name() + "' (" + type() + "): ";
@@ -63,14 +66,16 @@ void Layer::Backward(const BlobVec& top, const std::vector<bool>& propagate_down
 }
 
 void Layer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
-  LAYER_THROW("has no GPU implementation; run this net on the CPU (omit --gpu / set "
-              "solver_mode: CPU)");
+  LAYER_THROW(
+      "has no GPU implementation; run this net on the CPU (omit --gpu / set "
+      "solver_mode: CPU)");
 }
 
 void Layer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                          const BlobVec& bottom) {
-  LAYER_THROW("has no GPU implementation; run this net on the CPU (omit --gpu / set "
-              "solver_mode: CPU)");
+  LAYER_THROW(
+      "has no GPU implementation; run this net on the CPU (omit --gpu / set "
+      "solver_mode: CPU)");
 }
 
 void Layer::set_loss(int top_index, float value) {
@@ -120,6 +125,33 @@ void Layer::CheckBlobCounts(const BlobVec& bottom, const BlobVec& top) const {
   if (EqualNumBottomTopBlobs() && nb != nt)
     LAYER_THROW("needs as many tops as bottoms, but has " << nb << " bottom(s) and " << nt
                                                           << " top(s)");
+}
+
+void Layer::SetUpWeightAndBias(const std::vector<int>& weight_shape,
+                               const pb::FillerParameter& weight_filler, bool bias_term,
+                               const std::vector<int>& bias_shape,
+                               const pb::FillerParameter& bias_filler,
+                               const std::string& weight_hint) {
+  const size_t expected_blobs = bias_term ? 2 : 1;
+  if (blobs_.empty()) {
+    blobs_.push_back(std::make_shared<Blob>(weight_shape));
+    CreateFiller(weight_filler)->Fill(blobs_[0].get());
+    if (bias_term) {
+      blobs_.push_back(std::make_shared<Blob>(bias_shape));
+      CreateFiller(bias_filler)->Fill(blobs_[1].get());
+    }
+    return;
+  }
+  LAYER_REQUIRE(blobs_.size() == expected_blobs,
+                "expected " << expected_blobs << " parameter blobs (bias_term "
+                            << (bias_term ? "true" : "false") << "), got " << blobs_.size());
+  LAYER_REQUIRE(blobs_[0]->shape() == weight_shape, "incorrect weight shape: expected "
+                                                        << shape_string(weight_shape) << weight_hint
+                                                        << ", got " << blobs_[0]->shape_string());
+  if (bias_term)
+    LAYER_REQUIRE(blobs_[1]->shape() == bias_shape, "incorrect bias shape: expected "
+                                                        << shape_string(bias_shape) << ", got "
+                                                        << blobs_[1]->shape_string());
 }
 
 void Layer::SetLossWeights(const BlobVec& top) {

@@ -36,8 +36,7 @@ class Layer {
   virtual void Reshape(const BlobVec& bottom, const BlobVec& top) = 0;
 
   float Forward(const BlobVec& bottom, const BlobVec& top);
-  void Backward(const BlobVec& top, const std::vector<bool>& propagate_down,
-                const BlobVec& bottom);
+  void Backward(const BlobVec& top, const std::vector<bool>& propagate_down, const BlobVec& bottom);
 
   std::vector<std::shared_ptr<Blob>>& blobs() { return blobs_; }
   const std::vector<std::shared_ptr<Blob>>& blobs() const { return blobs_; }
@@ -97,6 +96,15 @@ class Layer {
                             const BlobVec& bottom);
 
   void CheckBlobCounts(const BlobVec& bottom, const BlobVec& top) const;
+  // The weight [+ bias] parameters of GEMM-shaped layers (Convolution, InnerProduct, Embed):
+  // created and filled by their fillers, or, when they came with the LayerParameter (weights
+  // read from a .caffemodel), checked for count and shapes (crema::Error naming both shapes;
+  // `weight_hint` is appended to the expected weight shape to say where it comes from).
+  void SetUpWeightAndBias(const std::vector<int>& weight_shape,
+                          const pb::FillerParameter& weight_filler, bool bias_term,
+                          const std::vector<int>& bias_shape,
+                          const pb::FillerParameter& bias_filler,
+                          const std::string& weight_hint = "");
   // Loss tops carry their loss weight in diff (set once here), so Forward can return
   // sum(loss_weight * top) and loss layers read their weight back in Backward.
   void SetLossWeights(const BlobVec& top);
@@ -110,8 +118,7 @@ class Layer {
 
 // Throws crema::Error prefixed with the layer's name and type when `condition` fails:
 //   LAYER_REQUIRE(stride > 0, "stride must be positive, got " << stride);
-#define LAYER_REQUIRE(condition, message) \
-  CREMA_REQUIRE(condition, this->error_prefix() << message)
+#define LAYER_REQUIRE(condition, message) CREMA_REQUIRE(condition, this->error_prefix() << message)
 #define LAYER_THROW(message) CREMA_THROW(this->error_prefix() << message)
 
 }  // namespace crema
