@@ -7,24 +7,10 @@
 
 namespace crema {
 
-namespace {
-
-// FNV-1a: a stable 64-bit hash of the layer's identity, the RNG stream of its batches.
-uint64_t HashString(const std::string& text) {
-  uint64_t hash = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ull;
-  }
-  return hash;
-}
-
-}  // namespace
-
 DataLayer::DataLayer(const pb::LayerParameter& param) : Layer(param) {}
 
 DataLayer::~DataLayer() {
-  StopProducer();
+  prefetcher_.Stop();
 }
 
 void DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
@@ -54,9 +40,9 @@ void DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
     rank_ = 0;
   }
   seed_stream_ =
-      HashString("Data|" + name() + "|" + std::to_string(static_cast<int>(phase_)) + "|" + source_);
+      StableHash("Data|" + name() + "|" + std::to_string(static_cast<int>(phase_)) + "|" + source_);
 
-  StopProducer();  // in case of a second setup
+  prefetcher_.Stop();  // in case of a second setup
   try {
     reader_ = std::make_unique<LMDBReader>(source_);
   } catch (const Error& e) {
@@ -98,23 +84,12 @@ void DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
             << source_ << " (" << reader_->Entries() << " entries)";
 
   // Preallocated batches: the producer never allocates.
-  batches_.clear();
-  free_.clear();
-  full_.clear();
-  current_ = nullptr;
-  for (int i = 0; i < prefetch_; ++i) {
-    auto batch = std::make_unique<Batch>();
-    batch->data.Reshape(shape);
-    batch->data.mutable_cpu_data();
-    if (output_labels_) {
-      batch->label.Reshape(std::vector<int>{batch_size_});
-      batch->label.mutable_cpu_data();
-    }
-    free_.push_back(batch.get());
-    batches_.push_back(std::move(batch));
-  }
-  next_forward_ = 0;
-  failed_ = nullptr;
+  datum_ = std::make_unique<pb::Datum>();
+  reader_batch_ = -1;
+  prefetcher_.Init(
+      prefetch_, shape, output_labels_ ? std::vector<int>{batch_size_} : std::vector<int>{},
+      [this](PrefetchBatch* batch, int64_t index) { return LoadBatch(batch, index); },
+      error_prefix());
 }
 
 void DataLayer::PositionReader(int64_t index) {
@@ -131,77 +106,17 @@ void DataLayer::AdvanceReader() {
   }
 }
 
-void DataLayer::StartProducer() {
-  CHECK(!running_);
-  CHECK(reader_) << "DataLayer used before setup";
-  next_load_ = next_forward_;
-  PositionReader(next_load_);
-  stop_ = false;
-  producer_ = std::thread(&DataLayer::ProducerLoop, this);
-  running_ = true;
-}
-
-void DataLayer::StopProducer() {
-  if (!running_) return;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  changed_.notify_all();
-  producer_.join();
-  running_ = false;
-  // What was read ahead is dropped: the next start re-reads from next_forward_.
-  std::lock_guard<std::mutex> lock(mutex_);
-  while (!full_.empty()) {
-    free_.push_back(full_.front());
-    full_.pop_front();
-  }
-}
-
-void DataLayer::ProducerLoop() {
-  pb::Datum datum;
-  for (;;) {
-    Batch* batch = nullptr;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      changed_.wait(lock, [&] { return stop_.load() || !free_.empty(); });
-      if (stop_) return;
-      batch = free_.front();
-      free_.pop_front();
-    }
-    batch->error = nullptr;
-    batch->index = next_load_;
-    bool done = false;
-    try {
-      done = LoadBatch(batch, next_load_, &datum);
-    } catch (const Error&) {
-      batch->error = std::current_exception();
-    } catch (const std::exception& e) {
-      batch->error = std::make_exception_ptr(Error(error_prefix() + e.what()));
-    } catch (...) {
-      batch->error =
-          std::make_exception_ptr(Error(error_prefix() + "unknown error while reading data"));
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!done && !batch->error) {  // asked to stop half-way
-        free_.push_back(batch);
-        return;
-      }
-      full_.push_back(batch);
-    }
-    changed_.notify_all();
-    if (batch->error) return;  // Forward rethrows; SeekBatch restarts
-    ++next_load_;
-  }
-}
-
-bool DataLayer::LoadBatch(Batch* batch, int64_t index, pb::Datum* datum) {
+bool DataLayer::LoadBatch(PrefetchBatch* batch, int64_t index) {
+  // The reader keeps its place from one batch to the next; after a seek, a stop or an error
+  // it is positioned afresh. Either way batch `index` reads the same entries.
+  if (reader_batch_ != index) PositionReader(index);
+  reader_batch_ = -1;
+  pb::Datum* datum = datum_.get();
   std::mt19937 rng(static_cast<uint32_t>(Context::derive_seed(seed_stream_, index)));
   float* data = batch->data.mutable_cpu_data();
   float* label = output_labels_ ? batch->label.mutable_cpu_data() : nullptr;
   for (int i = 0; i < batch_size_; ++i) {
-    if (stop_) return false;
+    if (prefetcher_.stopping()) return false;
     const std::string_view value = reader_->value();
     if (!datum->ParseFromArray(value.data(), static_cast<int>(value.size())))
       LAYER_THROW("entry '" << reader_->key() << "' of LMDB '" << source_
@@ -214,54 +129,18 @@ bool DataLayer::LoadBatch(Batch* batch, int64_t index, pb::Datum* datum) {
     if (label) label[i] = static_cast<float>(datum->label());
     AdvanceReader();
   }
+  reader_batch_ = index + 1;
   return true;
 }
 
 void DataLayer::SeekBatch(int64_t index) {
   LAYER_REQUIRE(index >= 0, "SeekBatch: batch index must not be negative, got " << index);
-  StopProducer();
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (current_) free_.push_back(current_);
-    current_ = nullptr;
-  }
-  failed_ = nullptr;
-  next_forward_ = index;
+  prefetcher_.Seek(index);
 }
 
 void DataLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  if (failed_) std::rethrow_exception(failed_);
-  if (!running_) StartProducer();
-  Batch* batch = nullptr;
-  {
-    std::unique_lock<std::mutex> lock(mutex_);
-    if (current_) {
-      free_.push_back(current_);
-      current_ = nullptr;
-      changed_.notify_all();
-    }
-    changed_.wait(lock, [&] { return !full_.empty(); });
-    batch = full_.front();
-    full_.pop_front();
-    if (batch->error) {
-      failed_ = batch->error;
-      free_.push_back(batch);
-    }
-  }
-  if (failed_) {
-    StopProducer();  // the thread has already ended; join it
-    std::rethrow_exception(failed_);
-  }
-  CHECK_EQ(batch->index, next_forward_) << "prefetch queue out of order";
-  current_ = batch;
-  ++next_forward_;
   // The tops alias the batch buffers until the next Forward recycles them.
-  top[0]->Reshape(batch->data.shape());
-  top[0]->data()->set_cpu_data(batch->data.mutable_cpu_data());
-  if (output_labels_) {
-    top[1]->Reshape(batch->label.shape());
-    top[1]->data()->set_cpu_data(batch->label.mutable_cpu_data());
-  }
+  BatchPrefetcher::AliasTops(prefetcher_.Next(), top);
 }
 
 REGISTER_LAYER_CLASS(Data);

@@ -20,20 +20,15 @@
 // mismatch) is passed over and thrown by Forward as crema::Error.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <exception>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "crema/data_transformer.hpp"
 #include "crema/db.hpp"
 #include "crema/layer.hpp"
+#include "crema/prefetch.hpp"
 
 namespace crema {
 
@@ -53,7 +48,7 @@ class DataLayer : public Layer {
   // The next Forward delivers batch `index` (stops the producer and drops what it read).
   void SeekBatch(int64_t index) override;
   // Number of the batch the next Forward delivers.
-  int64_t next_batch() const { return next_forward_; }
+  int64_t next_batch() const { return prefetcher_.next_index(); }
   int batch_size() const { return batch_size_; }
 
  protected:
@@ -62,18 +57,9 @@ class DataLayer : public Layer {
                     const BlobVec& bottom) override {}
 
  private:
-  struct Batch {
-    Blob data;
-    Blob label;
-    int64_t index = -1;
-    std::exception_ptr error;
-  };
-
-  void StartProducer();
-  void StopProducer();
-  void ProducerLoop();
-  // Fills `batch` with batch number `index`; false when asked to stop half-way.
-  bool LoadBatch(Batch* batch, int64_t index, pb::Datum* datum);
+  // The prefetcher's loader (producer thread): fills `batch` with batch number `index`;
+  // false when asked to stop half-way.
+  bool LoadBatch(PrefetchBatch* batch, int64_t index);
   // Moves the reader to the first entry of batch `index`.
   void PositionReader(int64_t index);
   void AdvanceReader();
@@ -90,22 +76,15 @@ class DataLayer : public Layer {
   std::vector<int> item_shape_;  // [C, H', W']
   int64_t item_count_ = 0;
 
-  std::unique_ptr<LMDBReader> reader_;  // used by the producer while it runs
+  // Producer-thread state: the reader and the batch it is positioned at (-1: unknown,
+  // after a seek, a stop half-way or an error).
+  std::unique_ptr<LMDBReader> reader_;
+  int64_t reader_batch_ = -1;
   std::unique_ptr<DataTransformer> transformer_;
+  std::unique_ptr<pb::Datum> datum_;  // parse buffer of the producer thread
 
-  // Batches and queues. free_ and full_ are guarded by mutex_.
-  std::vector<std::unique_ptr<Batch>> batches_;
-  std::deque<Batch*> free_;
-  std::deque<Batch*> full_;
-  Batch* current_ = nullptr;  // the batch the tops alias
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::atomic<bool> stop_{false};
-  std::thread producer_;
-  bool running_ = false;
-  int64_t next_load_ = 0;      // producer: next batch to read
-  int64_t next_forward_ = 0;   // main thread: batch the next Forward delivers
-  std::exception_ptr failed_;  // a producer error, rethrown until SeekBatch
+  // `prefetch` preallocated batches filled ahead of Forward by one producer thread.
+  BatchPrefetcher prefetcher_;
 
 #ifdef CREMA_WITH_CUDA
  public:
