@@ -9,11 +9,13 @@ namespace crema {
 namespace {
 
 std::atomic<Mode> g_mode{Mode::CPU};
-std::atomic<int> g_device_id{0};
 std::atomic<int64_t> g_random_seed{-1};
 std::atomic<uint64_t> g_base_seed{5489u};
 std::atomic<int> g_solver_count{1};
-std::atomic<int> g_solver_rank{0};
+std::atomic<bool> g_allow_cpu_fallback{false};
+// Per thread: multi-GPU training runs one solver per device, each on its own thread.
+thread_local int t_device_id = 0;
+thread_local int t_solver_rank = 0;
 
 // SplitMix64: a cheap, well-mixed 64-bit hash used to derive independent seeds.
 uint64_t splitmix64(uint64_t x) {
@@ -32,8 +34,8 @@ std::mt19937& thread_rng() {
 
 Mode Context::mode() { return g_mode.load(); }
 void Context::set_mode(Mode mode) { g_mode = mode; }
-int Context::device_id() { return g_device_id.load(); }
-void Context::set_device(int device_id) { g_device_id = device_id; }
+int Context::device_id() { return t_device_id; }
+void Context::set_device(int device_id) { t_device_id = device_id; }
 
 void Context::set_random_seed(int64_t seed) {
   g_random_seed = seed;
@@ -61,8 +63,11 @@ void Context::set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : 1); }
 
 int Context::solver_count() { return g_solver_count.load(); }
 void Context::set_solver_count(int n) { g_solver_count = n; }
-int Context::solver_rank() { return g_solver_rank.load(); }
-void Context::set_solver_rank(int r) { g_solver_rank = r; }
+int Context::solver_rank() { return t_solver_rank; }
+void Context::set_solver_rank(int r) { t_solver_rank = r; }
+
+bool Context::allow_cpu_fallback() { return g_allow_cpu_fallback.load(); }
+void Context::set_allow_cpu_fallback(bool allow) { g_allow_cpu_fallback = allow; }
 
 bool Context::has_gpu_support() {
 #ifdef CREMA_WITH_CUDA

@@ -36,10 +36,17 @@ void Layer::SetUp(const BlobVec& bottom, const BlobVec& top) {
   SetLossWeights(top);
 }
 
+// A layer without GPU code runs on the CPU in GPU mode only when the user allowed it
+// (Context::allow_cpu_fallback; Net refuses to build otherwise and logs each such layer).
+// SyncedMemory moves its blobs between host and device as they are read.
+bool Layer::RunsOnCpu() const {
+  return Context::mode() == Mode::CPU || (!HasGpuImplementation() && Context::allow_cpu_fallback());
+}
+
 float Layer::Forward(const BlobVec& bottom, const BlobVec& top) {
   Reshape(bottom, top);
   float total_loss = 0;
-  if (Context::mode() == Mode::CPU) {
+  if (RunsOnCpu()) {
     Forward_cpu(bottom, top);
     for (size_t t = 0; t < top.size(); ++t) {
       if (this->loss(static_cast<int>(t)) == 0) continue;
@@ -59,7 +66,7 @@ float Layer::Forward(const BlobVec& bottom, const BlobVec& top) {
 
 void Layer::Backward(const BlobVec& top, const std::vector<bool>& propagate_down,
                      const BlobVec& bottom) {
-  if (Context::mode() == Mode::CPU)
+  if (RunsOnCpu())
     Backward_cpu(top, propagate_down, bottom);
   else
     Backward_gpu(top, propagate_down, bottom);
@@ -68,14 +75,14 @@ void Layer::Backward(const BlobVec& top, const std::vector<bool>& propagate_down
 void Layer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   LAYER_THROW(
       "has no GPU implementation; run this net on the CPU (omit --gpu / set "
-      "solver_mode: CPU)");
+      "solver_mode: CPU), or allow this layer to run on the CPU with --allow_cpu_fallback");
 }
 
 void Layer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                          const BlobVec& bottom) {
   LAYER_THROW(
       "has no GPU implementation; run this net on the CPU (omit --gpu / set "
-      "solver_mode: CPU)");
+      "solver_mode: CPU), or allow this layer to run on the CPU with --allow_cpu_fallback");
 }
 
 void Layer::set_loss(int top_index, float value) {

@@ -62,12 +62,36 @@ void Net::FilterNet(const pb::NetParameter& param, pb::NetParameter* filtered) {
   }
 }
 
+// GPU mode: every layer must have GPU code, or the user must have allowed CPU fallback;
+// either way the net says which layers would leave the device.
+void Net::CheckGpuSupport() const {
+  if (Context::mode() != Mode::GPU) return;
+  std::ostringstream missing;
+  int count = 0;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    if (layers_[i]->HasGpuImplementation()) continue;
+    missing << (count++ ? ", " : "") << "'" << layer_names_[i] << "' (" << layers_[i]->type()
+            << ")";
+  }
+  if (count == 0) return;
+  CREMA_REQUIRE(Context::allow_cpu_fallback(),
+                "Net '" << name_ << "' runs in GPU mode, but " << count
+                        << " layer(s) have no GPU code: " << missing.str()
+                        << ". Run the net on the CPU, or pass --allow_cpu_fallback to run "
+                           "these layers on the CPU (their blobs are copied between host and "
+                           "device every iteration).");
+  LOG(WARNING) << "Net '" << name_ << "': " << count
+               << " layer(s) without GPU code run on the CPU (--allow_cpu_fallback): "
+               << missing.str();
+}
+
 void Net::Init(const pb::NetParameter& in_param) {
   pb::NetParameter filtered, param;
   FilterNet(in_param, &filtered);
   InsertSplits(filtered, &param);
   name_ = param.name();
   phase_ = static_cast<Phase>(param.state().phase());
+  mixed_ = MakeMixedPrecision(param);
   LOG_IF(INFO, Context::root_solver())
       << "Initializing net '" << name_ << "' for phase "
       << (phase_ == Phase::TRAIN ? "TRAIN" : "TEST");
@@ -110,6 +134,7 @@ void Net::Init(const pb::NetParameter& in_param) {
         AppendTop(param, layer_id, t, nullptr, nullptr);
     }
 
+    layer.set_mixed_precision(mixed_);
     layer.SetUp(bottom_vecs_[layer_id], top_vecs_[layer_id]);
     for (size_t t = 0; t < top_vecs_[layer_id].size(); ++t) {
       const int blob_id = top_id_vecs_[layer_id][t];
@@ -189,6 +214,17 @@ void Net::Init(const pb::NetParameter& in_param) {
         layers_[layer_id]->set_param_propagate_down(static_cast<int>(p), true);
     }
   }
+
+  CheckGpuSupport();
+  if (mixed_->precision != Precision::FP32)
+    LOG_IF(INFO, Context::root_solver())
+        << "Net '" << name_ << "': Convolution, Deconvolution and InnerProduct compute in "
+        << PrecisionName(mixed_->precision) << " on the GPU"
+        << (mixed_->precision == Precision::FP16
+                ? (mixed_->scaler.dynamic() ? " (dynamic loss scale, from "
+                                            : " (fixed loss scale ") +
+                      std::to_string(mixed_->scaler.scale()) + ")"
+                : std::string());
 
   // What nobody consumed is an output of the net (sorted by name, as Caffe lists them).
   for (const auto& blob_name : available_blobs) {

@@ -35,6 +35,9 @@ DEFINE_string(phase, "", "time/test: TRAIN or TEST (time defaults to TRAIN, test
 DEFINE_int32(level, 0, "net state level");
 DEFINE_string(stage, "", "net state stages, comma-separated");
 DEFINE_int32(iterations, 50, "test/time: number of iterations");
+DEFINE_bool(allow_cpu_fallback, false,
+            "GPU mode: run layers that have no GPU code on the CPU (logged) instead of "
+            "refusing to build the net");
 DEFINE_string(sigint_effect, "stop", "what SIGINT (Ctrl-C) does while training: stop|snapshot|none");
 DEFINE_string(sighup_effect, "snapshot", "what SIGHUP does while training: stop|snapshot|none");
 
@@ -93,6 +96,7 @@ void require_flag(const std::string& value, const char* flag, const char* comman
 
 // Selects CPU or one GPU for a single-device command.
 void select_device(const std::vector<int>& gpus) {
+  Context::set_allow_cpu_fallback(FLAGS_allow_cpu_fallback);
   if (gpus.empty()) {
     Context::set_mode(Mode::CPU);
     return;

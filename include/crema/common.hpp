@@ -64,7 +64,7 @@ class Context {
  public:
   static Mode mode();
   static void set_mode(Mode mode);
-  static int device_id();
+  static int device_id();  // the calling thread's device (see solver_rank below)
   static void set_device(int device_id);
 
   // Seeds the calling thread's generator and remembers the seed so new threads can derive
@@ -81,7 +81,8 @@ class Context {
   static int num_threads();
   static void set_num_threads(int n);
 
-  // Multi-device data parallelism (filled by the GPU backend).
+  // Multi-device data parallelism: solver_count solvers train together, one per device,
+  // each on its own thread. device_id and solver_rank are per thread (0 in a new thread).
   static int solver_count();
   static void set_solver_count(int n);
   static int solver_rank();
@@ -90,6 +91,13 @@ class Context {
 
   // True when crema was built with CUDA.
   static bool has_gpu_support();
+
+  // GPU mode and a layer without GPU code: by default building the net fails, naming the
+  // layers. With fallback allowed (crema --allow_cpu_fallback) such layers run their CPU code
+  // in GPU mode, their blobs copied between host and device around them; the net logs
+  // each one at construction.
+  static bool allow_cpu_fallback();
+  static void set_allow_cpu_fallback(bool allow);
 };
 
 // "2 3 4 5 (120)": a shape as Caffe logs it.

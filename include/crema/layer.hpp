@@ -15,6 +15,7 @@
 
 #include "crema/blob.hpp"
 #include "crema/common.hpp"
+#include "crema/mixed_precision.hpp"
 
 namespace crema {
 
@@ -81,6 +82,18 @@ class Layer {
   virtual void SeekBatch(int64_t index) {}
   // Whether Forward_gpu/Backward_gpu are real implementations.
   virtual bool HasGpuImplementation() const { return false; }
+  // Whether the layer changes its GPU math with the net's precision (Convolution,
+  // Deconvolution, InnerProduct); the others always compute in fp32.
+  virtual bool UsesPrecision() const { return false; }
+
+  // The net's mixed-precision state (set by Net before SetUp; FP32 when never set).
+  void set_mixed_precision(std::shared_ptr<MixedPrecision> mixed) { mixed_ = std::move(mixed); }
+  Precision precision() const { return mixed_ ? mixed_->precision : Precision::FP32; }
+  MixedPrecision* mixed_precision() const { return mixed_.get(); }
+
+  // True when Forward/Backward run the CPU code: CPU mode, or a layer without GPU code
+  // when CPU fallback is allowed.
+  bool RunsOnCpu() const;
 
   // "Layer 'conv1' (Convolution): " — the prefix of every error this layer reports.
   std::string error_prefix() const;
@@ -114,6 +127,7 @@ class Layer {
   std::vector<std::shared_ptr<Blob>> blobs_;
   std::vector<bool> param_propagate_down_;
   std::vector<float> loss_;
+  std::shared_ptr<MixedPrecision> mixed_;
 };
 
 // Throws crema::Error prefixed with the layer's name and type when `condition` fails:

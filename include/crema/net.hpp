@@ -62,6 +62,9 @@ class Net {
   void ToProto(pb::NetParameter* param, bool write_diff = false) const;
 
   const std::string& name() const { return name_; }
+  // The precision of the net's GPU math and, for FP16, its loss scaler and overflow flag
+  // (prototxt `precision { ... }`; FP32 when absent).
+  MixedPrecision* mixed_precision() const { return mixed_.get(); }
   Phase phase() const { return phase_; }
   int num_layers() const { return static_cast<int>(layers_.size()); }
   const std::vector<std::string>& layer_names() const { return layer_names_; }
@@ -123,6 +126,7 @@ class Net {
 
  private:
   void Init(const pb::NetParameter& param);
+  void CheckGpuSupport() const;
   void AppendTop(const pb::NetParameter& param, int layer_id, int top_id,
                  std::set<std::string>* available_blobs,
                  std::map<std::string, int>* blob_name_to_idx);
@@ -133,6 +137,7 @@ class Net {
   void ForwardDebugInfo(int layer_id);
   void BackwardDebugInfo(int layer_id);
 
+  std::shared_ptr<MixedPrecision> mixed_;
   std::string name_;
   Phase phase_ = Phase::TRAIN;
   std::vector<std::shared_ptr<Layer>> layers_;
