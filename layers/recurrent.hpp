@@ -108,6 +108,26 @@ class RecurrentLayer : public Layer {
   // every one of the T small per-step products.
   int64_t StepGrain() const;
 
+#ifdef CREMA_WITH_CUDA
+  // The GPU counterparts of the helpers above (recurrent.cu): the same arguments and the
+  // same arithmetic, with device pointers; every step is queued on the default stream and
+  // nothing is read back to the host. The carried state lives in carried_'s synced memory,
+  // so it stays right when the mode changes between Forwards.
+  void ProjectInputs_gpu(const BlobVec& bottom, const Blob& w, const Blob* b, const Blob* w_static,
+                         float* out);
+  void BackpropInputs_gpu(const BlobVec& bottom, const std::vector<bool>& propagate_down,
+                          const float* dg, int w_id, int b_id, int w_static_id);
+  // Adds the bias row b [width] to each of `rows` rows of y (rows <= T * N: ones_ is used).
+  void AddBiasRows_gpu(int rows, int width, const float* b, float* y) const;
+  // dst[n, :] = cont[n] * src[n, :] for all N rows of H floats (dst may alias src).
+  void ScaleRowsByCont_gpu(const float* cont, const float* src, float* dst) const;
+  const float* InitialState_gpu(const BlobVec& bottom, int k) const;
+  void StoreFinalState_gpu(const BlobVec& top, int k, const float* final_state);
+  const float* FinalStateDiff_gpu(const BlobVec& top, int k) const;
+  float* InitialStateDiff_gpu(const BlobVec& bottom, const std::vector<bool>& propagate_down,
+                              int k) const;
+#endif  // CREMA_WITH_CUDA
+
   int num_states_;
   bool expose_hidden_;
   int H_ = 0;         // num_output

@@ -49,6 +49,18 @@ class RNNLayer : public RecurrentLayer {
   Blob do_;    // [T, N, H] gradient w.r.t. the output pre-activation
   Blob dpre_;  // [T, N, H] gradient w.r.t. the hidden pre-activation
   Blob dh_;    // [N, H] running gradient w.r.t. h_{t-1}
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema
