@@ -53,6 +53,18 @@ class LSTMLayer : public RecurrentLayer {
   Blob tanh_c_;   // [T, N, H]
   Blob hc_;       // [T, N, H] cont_t * h_{t-1}, the input of the recurrent GEMM
   Blob dh_, dc_;  // [N, H] running gradients w.r.t. h_{t-1} and c_{t-1}
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema
