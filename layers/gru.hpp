@@ -54,6 +54,18 @@ class GRULayer : public RecurrentLayer {
   Blob dgx_;  // [T, N, 3H] gradients w.r.t. the x-side gate inputs
   Blob dgh_;  // [T, N, 3H] gradients w.r.t. the h-side gate inputs
   Blob dh_;   // [N, H] running gradient w.r.t. h_{t-1}
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema
