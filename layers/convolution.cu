@@ -1,10 +1,11 @@
 // ConvolutionLayer on the GPU (formulas in convolution.hpp): cuDNN through
-// src/cudnn_adapter (algorithm search, caching, fp32-exact math; see that header). Grouped
+// src/cudnn_adapter (algorithm search, caching, precision; see that header). Grouped
 // convolutions (including the depthwise case, whose layer derives from this one) use
 // cuDNN's group count. Every bottom/top pair shares one configured operation.
 #include "layers/convolution.hpp"
 #include "src/cuda_kernel.cuh"
 #include "src/cudnn_adapter.hpp"
+#include "src/mixed_precision.cuh"
 
 namespace crema {
 
@@ -13,7 +14,8 @@ namespace {
 cudnn::ConvShape conv_shape(int num, int channels, int num_output, int groups,
                             const std::vector<int>& input, const std::vector<int>& output,
                             const std::vector<int>& kernel, const std::vector<int>& pad,
-                            const std::vector<int>& stride, const std::vector<int>& dilation) {
+                            const std::vector<int>& stride, const std::vector<int>& dilation,
+                            Precision precision) {
   cudnn::ConvShape s;
   s.num = num;
   s.channels = channels;
@@ -25,6 +27,7 @@ cudnn::ConvShape conv_shape(int num, int channels, int num_output, int groups,
   s.pad = pad;
   s.stride = stride;
   s.dilation = dilation;
+  s.precision = precision;
   return s;
 }
 
@@ -34,14 +37,31 @@ void ConvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   LAYER_REQUIRE(num_spatial_axes_ >= 1 && num_spatial_axes_ <= 3,
                 "GPU convolution supports 1 to 3 spatial axes, got " << num_spatial_axes_);
   if (num_ == 0) return;  // an empty batch
+  const Precision math = precision();
   if (!cudnn_) cudnn_ = std::make_shared<cudnn::ConvolutionOp>();
   cudnn_->Setup(conv_shape(num_, channels_, num_output_, group_, bottom_spatial_, output_shape_,
-                           kernel_shape_, pad_, stride_, dilation_));
+                           kernel_shape_, pad_, stride_, dilation_, math));
   const float* weight = blobs_[0]->gpu_data();
   const float* bias = bias_term_ ? blobs_[1]->gpu_data() : nullptr;
+  if (!IsHalfPrecision(math)) {
+    for (size_t i = 0; i < bottom.size(); ++i) {
+      float* y = top[i]->mutable_gpu_data();
+      cudnn_->Forward(bottom[i]->gpu_data(), weight, y);
+      if (bias) cudnn_->AddBias(bias, y);
+    }
+    return;
+  }
+  // 16 bits: round W once, then x -> y16 -> widened y (+ fp32 bias) per bottom.
+  float* overflow = mixed_precision()->overflow.mutable_gpu_data();
+  void* w16 = gpu_buffer_16(&w16_, blobs_[0]->count());
+  gpu_round_16(math, blobs_[0]->count(), weight, 1.f, w16, overflow);
   for (size_t i = 0; i < bottom.size(); ++i) {
+    void* x16 = gpu_buffer_16(&x16_, bottom[i]->count());
+    void* y16 = gpu_buffer_16(&y16_, top[i]->count());
+    gpu_round_16(math, bottom[i]->count(), bottom[i]->gpu_data(), 1.f, x16, overflow);
+    cudnn_->Forward(x16, w16, y16);
     float* y = top[i]->mutable_gpu_data();
-    cudnn_->Forward(bottom[i]->gpu_data(), weight, y);
+    gpu_widen_16(math, top[i]->count(), y16, 1.f, false, y, overflow);
     if (bias) cudnn_->AddBias(bias, y);
   }
 }
@@ -50,15 +70,40 @@ void ConvolutionLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>&
                                     const BlobVec& bottom) {
   if (num_ == 0) return;
   CHECK(cudnn_) << "Backward_gpu before Forward_gpu";
+  const Precision math = precision();
   const bool weight_grad = param_propagate_down(0);
   const bool bias_grad = bias_term_ && param_propagate_down(1);
   for (size_t i = 0; i < top.size(); ++i) {
     const float* top_diff = top[i]->gpu_diff();
     if (bias_grad) cudnn_->BackwardBias(top_diff, blobs_[1]->mutable_gpu_diff());
-    if (weight_grad)
-      cudnn_->BackwardFilter(bottom[i]->gpu_data(), top_diff, blobs_[0]->mutable_gpu_diff());
-    if (propagate_down[i])
-      cudnn_->BackwardData(blobs_[0]->gpu_data(), top_diff, bottom[i]->mutable_gpu_diff());
+    if (!IsHalfPrecision(math)) {
+      if (weight_grad)
+        cudnn_->BackwardFilter(bottom[i]->gpu_data(), top_diff, blobs_[0]->mutable_gpu_diff());
+      if (propagate_down[i])
+        cudnn_->BackwardData(blobs_[0]->gpu_data(), top_diff, bottom[i]->mutable_gpu_diff());
+      continue;
+    }
+    // 16 bits: dy16 = round16(S dy); dW += dW16 / S; dx = dx16 / S. w16 still holds this
+    // iteration's rounded W (Forward_gpu); x is rounded again for each bottom.
+    if (!weight_grad && !propagate_down[i]) continue;
+    const float scale = mixed_precision()->gradient_scale();
+    float* overflow = mixed_precision()->overflow.mutable_gpu_data();
+    void* dy16 = gpu_buffer_16(&y16_, top[i]->count());
+    gpu_round_16(math, top[i]->count(), top_diff, scale, dy16, overflow);
+    if (weight_grad) {
+      void* x16 = gpu_buffer_16(&x16_, bottom[i]->count());
+      void* dw16 = gpu_buffer_16(&dw16_, blobs_[0]->count());
+      gpu_round_16(math, bottom[i]->count(), bottom[i]->gpu_data(), 1.f, x16, overflow);
+      cudnn_->BackwardFilter(x16, dy16, dw16, /*accumulate=*/false);
+      gpu_widen_16(math, blobs_[0]->count(), dw16, 1.f / scale, true,
+                   blobs_[0]->mutable_gpu_diff(), overflow);
+    }
+    if (propagate_down[i]) {
+      void* dx16 = gpu_buffer_16(&dx16_, bottom[i]->count());
+      cudnn_->BackwardData(w16_.gpu_data(), dy16, dx16);
+      gpu_widen_16(math, bottom[i]->count(), dx16, 1.f / scale, false,
+                   bottom[i]->mutable_gpu_diff(), overflow);
+    }
   }
 }
 

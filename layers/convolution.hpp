@@ -12,6 +12,9 @@
 //   params:   weight [O, C/group, k_0, ..., k_{d-1}], bias [O] (bias_term)
 // Several bottom/top pairs share the parameters; every bottom must have the same shape.
 // A kernel whose extent exceeds the padded input is an error.
+// GPU precision (the net's `precision`, see src/cudnn_adapter.hpp): TF32 lets cuDNN use
+// TF32 tensor cores; FP16/BF16 round x, W and (times the loss scale) dy to 16 bits for
+// cuDNN, widen y, dx and dW (scaled back) to fp32; the bias stays fp32.
 #pragma once
 
 #include <memory>
@@ -44,6 +47,7 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   bool HasGpuImplementation() const override {
     return true;
   }
+  bool UsesPrecision() const override { return true; }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
@@ -52,7 +56,9 @@ class ConvolutionLayer : public BaseConvolutionLayer {
 
  private:
   std::shared_ptr<cudnn::ConvolutionOp> cudnn_;  // created on the first GPU forward
-#endif                                           // CREMA_WITH_CUDA
+  // FP16/BF16 scratch: 16-bit x, W, y (also dy), dx and dW.
+  Blob x16_, w16_, y16_, dx16_, dw16_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -8,6 +8,9 @@
 //             dx  = dy W    (transpose: dx = dy W^T)        (overwrites)
 //   params:   weight [N, K] or [K, N] (transpose), bias [N] (bias_term, default true)
 // K is fixed when the layer is set up: a bottom whose count(axis) differs is an error.
+// GPU precision (the net's `precision`): TF32 runs the three products on TF32 tensor
+// cores; FP16/BF16 round x, W and (times the loss scale) dy to 16 bits and accumulate in
+// fp32 straight into y, dW (scaled back) and dx. The bias always stays fp32.
 #pragma once
 
 #include <vector>
@@ -45,11 +48,16 @@ class InnerProductLayer : public Layer {
   bool HasGpuImplementation() const override {
     return true;
   }
+  bool UsesPrecision() const override { return true; }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+
+ private:
+  // 16-bit copies of x, W and the scaled dy (FP16/BF16 only).
+  Blob x16_, w16_, dy16_;
 #endif  // CREMA_WITH_CUDA
 };
 

@@ -230,6 +230,8 @@ void SGDSolver::SnapshotSolverState(const std::string& model_filename) {
   state.set_iter(iter_);
   state.set_learned_net(model_filename);
   state.set_current_step(current_step_);
+  const MixedPrecision& mixed = *net_->mixed_precision();
+  if (mixed.precision == Precision::FP16) state.set_loss_scale(mixed.scaler.scale());
   for (const auto& blob : history_) blob->ToProto(state.add_history());
   const std::string filename = SnapshotFilename(".solverstate");
   LOG(INFO) << "Snapshotting solver state to binary proto file " << filename;

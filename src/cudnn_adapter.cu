@@ -26,7 +26,7 @@ std::string ConvShape::ToString() const {
     out << " " << name;
     for (size_t i = 0; i < v.size(); ++i) out << (i ? "x" : " ") << v[i];
   };
-  out << "n " << num << " c " << channels << " o " << num_output << " g " << groups;
+  out << PrecisionName(precision) << " n " << num << " c " << channels << " o " << num_output << " g " << groups;
   list("in", input);
   list("out", output);
   list("k", kernel);
@@ -144,8 +144,20 @@ bool tensor_math(cudnnMathType_t m) {
 
 }  // namespace
 
+cudnnDataType_t data_type(Precision precision) {
+  switch (precision) {
+    case Precision::FP16:
+      return CUDNN_DATA_HALF;
+    case Precision::BF16:
+      return CUDNN_DATA_BFLOAT16;
+    default:
+      return CUDNN_DATA_FLOAT;
+  }
+}
+
 struct ConvolutionOp::Impl {
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  // x, y, w in the op's data type; y32 is y's geometry in fp32 (for the bias).
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, y32 = nullptr, bias = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   Algorithms algos;
@@ -153,6 +165,7 @@ struct ConvolutionOp::Impl {
   Impl() {
     check(cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor");
     check(cudnnCreateTensorDescriptor(&y), "cudnnCreateTensorDescriptor");
+    check(cudnnCreateTensorDescriptor(&y32), "cudnnCreateTensorDescriptor");
     check(cudnnCreateTensorDescriptor(&bias), "cudnnCreateTensorDescriptor");
     check(cudnnCreateFilterDescriptor(&w), "cudnnCreateFilterDescriptor");
     check(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
@@ -160,19 +173,21 @@ struct ConvolutionOp::Impl {
   ~Impl() {
     cudnnDestroyTensorDescriptor(x);
     cudnnDestroyTensorDescriptor(y);
+    cudnnDestroyTensorDescriptor(y32);
     cudnnDestroyTensorDescriptor(bias);
     cudnnDestroyFilterDescriptor(w);
     cudnnDestroyConvolutionDescriptor(conv);
   }
 
-  static void set_tensor(cudnnTensorDescriptor_t desc, const std::vector<int>& dims) {
+  static void set_tensor(cudnnTensorDescriptor_t desc, const std::vector<int>& dims,
+                         cudnnDataType_t type = CUDNN_DATA_FLOAT) {
     std::vector<int> strides(dims.size());
     int stride = 1;
     for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
       strides[i] = stride;
       stride *= dims[i];
     }
-    check(cudnnSetTensorNdDescriptor(desc, CUDNN_DATA_FLOAT, static_cast<int>(dims.size()),
+    check(cudnnSetTensorNdDescriptor(desc, type, static_cast<int>(dims.size()),
                                      dims.data(), strides.data()),
           "cudnnSetTensorNdDescriptor");
   }
@@ -199,19 +214,25 @@ struct ConvolutionOp::Impl {
       wdims.push_back(k[i]);
       bdims.push_back(1);
     }
-    set_tensor(x, xdims);
-    set_tensor(y, ydims);
+    const cudnnDataType_t type = data_type(s.precision);
+    set_tensor(x, xdims, type);
+    set_tensor(y, ydims, type);
+    set_tensor(y32, ydims);
     set_tensor(bias, bdims);
-    check(cudnnSetFilterNdDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+    check(cudnnSetFilterNdDescriptor(w, type, CUDNN_TENSOR_NCHW,
                                      static_cast<int>(wdims.size()), wdims.data()),
           "cudnnSetFilterNdDescriptor");
     check(cudnnSetConvolutionNdDescriptor(conv, nd, pad.data(), stride.data(), dil.data(),
                                           CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
           "cudnnSetConvolutionNdDescriptor");
     check(cudnnSetConvolutionGroupCount(conv, s.groups), "cudnnSetConvolutionGroupCount");
-    const bool tf32 = env_flag("CREMA_CUDNN_ALLOW_TF32");
-    check(cudnnSetConvolutionMathType(conv, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
-          "cudnnSetConvolutionMathType");
+    // Tensor-core math: asked for by the precision (TF32, 16-bit), or by the environment.
+    // For fp32 tensors CUDNN_DEFAULT_MATH permits TF32; 16-bit tensors use tensor ops.
+    const bool tf32 = s.precision != Precision::FP32 || env_flag("CREMA_CUDNN_ALLOW_TF32");
+    const cudnnMathType_t math = IsHalfPrecision(s.precision) ? CUDNN_TENSOR_OP_MATH
+                                 : tf32                       ? CUDNN_DEFAULT_MATH
+                                                              : CUDNN_FMA_MATH;
+    check(cudnnSetConvolutionMathType(conv, math), "cudnnSetConvolutionMathType");
 
     // The output geometry cuDNN derives must be crema's (an internal invariant).
     std::vector<int> cudnn_out(nd + 2);
@@ -222,8 +243,11 @@ struct ConvolutionOp::Impl {
     std::ostringstream key;
     int device = 0;
     cudaGetDevice(&device);
+    // Reduced precisions give up bit-exactness with the CPU anyway: FFT and Winograd
+    // algorithms are allowed for them (still deterministic ones only).
+    const bool fast = s.precision != Precision::FP32 || env_flag("CREMA_CUDNN_FAST_ALGOS");
     key << "dev " << device << " " << s.ToString() << (tf32 ? " tf32" : "")
-        << (env_flag("CREMA_CUDNN_FAST_ALGOS") ? " fast" : "")
+        << (fast ? " fast" : "")
         << (env_flag("CREMA_CUDNN_NONDETERMINISTIC") ? " nondet" : "") << " ws "
         << workspace_limit();
     {
@@ -234,14 +258,13 @@ struct ConvolutionOp::Impl {
         return;
       }
     }
-    algos = choose(tf32);
+    algos = choose(tf32, fast);
     std::lock_guard<std::mutex> lock(cache_mutex());
     cache()[key.str()] = algos;
   }
 
-  Algorithms choose(bool tf32) {
+  Algorithms choose(bool tf32, bool fast) {
     const size_t limit = workspace_limit();
-    const bool fast = env_flag("CREMA_CUDNN_FAST_ALGOS");
     const bool nondet = env_flag("CREMA_CUDNN_NONDETERMINISTIC");
     Algorithms a;
     cudnnHandle_t h = handle();
@@ -335,7 +358,7 @@ void ConvolutionOp::Setup(const ConvShape& shape) {
   VLOG(1) << "cuDNN convolution " << shape.ToString() << ": " << Description();
 }
 
-void ConvolutionOp::Forward(const float* x, const float* w, float* y) {
+void ConvolutionOp::Forward(const void* x, const void* w, void* y) {
   CHECK(configured_);
   const float one = 1.f, zero = 0.f;
   void* ws = workspace().get(impl_->algos.fwd_bytes);
@@ -347,10 +370,10 @@ void ConvolutionOp::Forward(const float* x, const float* w, float* y) {
 void ConvolutionOp::AddBias(const float* b, float* y) {
   CHECK(configured_);
   const float one = 1.f;
-  check(cudnnAddTensor(handle(), &one, impl_->bias, b, &one, impl_->y, y), "cudnnAddTensor");
+  check(cudnnAddTensor(handle(), &one, impl_->bias, b, &one, impl_->y32, y), "cudnnAddTensor");
 }
 
-void ConvolutionOp::BackwardData(const float* w, const float* dy, float* dx) {
+void ConvolutionOp::BackwardData(const void* w, const void* dy, void* dx) {
   CHECK(configured_);
   const float one = 1.f, zero = 0.f;
   void* ws = workspace().get(impl_->algos.bwd_data_bytes);
@@ -360,20 +383,20 @@ void ConvolutionOp::BackwardData(const float* w, const float* dy, float* dx) {
         "cudnnConvolutionBackwardData");
 }
 
-void ConvolutionOp::BackwardFilter(const float* x, const float* dy, float* dw) {
+void ConvolutionOp::BackwardFilter(const void* x, const void* dy, void* dw, bool accumulate) {
   CHECK(configured_);
-  const float one = 1.f;
+  const float one = 1.f, beta = accumulate ? 1.f : 0.f;
   void* ws = workspace().get(impl_->algos.bwd_filter_bytes);
   check(cudnnConvolutionBackwardFilter(handle(), &one, impl_->x, x, impl_->y, dy, impl_->conv,
                                        impl_->algos.bwd_filter, ws, impl_->algos.bwd_filter_bytes,
-                                       &one, impl_->w, dw),
+                                       &beta, impl_->w, dw),
         "cudnnConvolutionBackwardFilter");
 }
 
 void ConvolutionOp::BackwardBias(const float* dy, float* db) {
   CHECK(configured_);
   const float one = 1.f;
-  check(cudnnConvolutionBackwardBias(handle(), &one, impl_->y, dy, &one, impl_->bias, db),
+  check(cudnnConvolutionBackwardBias(handle(), &one, impl_->y32, dy, &one, impl_->bias, db),
         "cudnnConvolutionBackwardBias");
 }
 
@@ -412,16 +435,16 @@ namespace {
 void ConvolutionOp::Setup(const ConvShape&) {
   missing();
 }
-void ConvolutionOp::Forward(const float*, const float*, float*) {
+void ConvolutionOp::Forward(const void*, const void*, void*) {
   missing();
 }
 void ConvolutionOp::AddBias(const float*, float*) {
   missing();
 }
-void ConvolutionOp::BackwardData(const float*, const float*, float*) {
+void ConvolutionOp::BackwardData(const void*, const void*, void*) {
   missing();
 }
-void ConvolutionOp::BackwardFilter(const float*, const float*, float*) {
+void ConvolutionOp::BackwardFilter(const void*, const void*, void*, bool) {
   missing();
 }
 void ConvolutionOp::BackwardBias(const float*, float*) {

@@ -7,12 +7,18 @@
 // and 9). Algorithms are chosen by cudnnFindConvolution*Algorithm (a timed search) under a
 // workspace limit, once per distinct geometry per process, and cached.
 //
-// Numerics: fp32 with FMA math only (no TF32 tensor cores), deterministic algorithms only,
-// and no FFT / Winograd algorithms, so GPU results match the CPU path to fp32 rounding and
-// repeat bit for bit. Environment overrides:
+// Numerics (ConvShape::precision, from the net's `precision`):
+//   FP32 (default): fp32 with FMA math only (no TF32 tensor cores), deterministic
+//     algorithms only, and no FFT / Winograd algorithms, so GPU results match the CPU path
+//     to fp32 rounding and repeat bit for bit.
+//   TF32: fp32 tensors, tensor-core math allowed (TF32 multiplies, fp32 accumulation).
+//   FP16 / BF16: x, w and y (and dx, dw, dy) are 16-bit arrays, accumulation in fp32 on the
+//     tensor cores; the bias and its gradient stay fp32 (AddBias/BackwardBias take fp32 y).
+// Environment overrides:
 //   CREMA_CUDNN_WORKSPACE_MB    workspace limit per algorithm, MiB (default 512)
 //   CREMA_CUDNN_ALLOW_TF32=1    allow TF32 tensor-core math (faster, ~1e-3 relative error)
-//   CREMA_CUDNN_FAST_ALGOS=1    allow FFT and Winograd algorithms
+//   CREMA_CUDNN_FAST_ALGOS=1    allow FFT and Winograd algorithms in FP32 too (the other
+//                               precisions always allow them)
 //   CREMA_CUDNN_NONDETERMINISTIC=1  allow non-deterministic (atomic) backward algorithms
 #pragma once
 #ifdef CREMA_WITH_CUDA
@@ -20,6 +26,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "crema/mixed_precision.hpp"
 
 namespace crema {
 namespace cudnn {
@@ -37,9 +45,11 @@ struct ConvShape {
   int groups = 1;
   std::vector<int> input, output;  // spatial sizes (d of them, 1 <= d <= 3)
   std::vector<int> kernel, pad, stride, dilation;
+  Precision precision = Precision::FP32;
 
   bool operator==(const ConvShape& o) const {
-    return num == o.num && channels == o.channels && num_output == o.num_output &&
+    return precision == o.precision && num == o.num && channels == o.channels &&
+           num_output == o.num_output &&
            groups == o.groups && input == o.input && output == o.output && kernel == o.kernel &&
            pad == o.pad && stride == o.stride && dilation == o.dilation;
   }
@@ -49,6 +59,8 @@ struct ConvShape {
 
 // One convolution's descriptors and chosen algorithms. Device pointers throughout; x is
 // [num, C, input...], w is [O, C/groups, kernel...], y is [num, O, output...], b is [O].
+// x, w, y and their gradients are float arrays, or 16-bit arrays for FP16/BF16 (hence
+// void*); b, db and the y/dy given to AddBias/BackwardBias are always float.
 class ConvolutionOp {
  public:
   ConvolutionOp();
@@ -61,11 +73,12 @@ class ConvolutionOp {
   void Setup(const ConvShape& shape);
   const ConvShape& shape() const { return shape_; }
 
-  void Forward(const float* x, const float* w, float* y);           // y = x * w
-  void AddBias(const float* b, float* y);                           // y += b (per channel)
-  void BackwardData(const float* w, const float* dy, float* dx);    // dx = adjoint (overwrites)
-  void BackwardFilter(const float* x, const float* dy, float* dw);  // dw += (accumulates)
-  void BackwardBias(const float* dy, float* db);                    // db += (accumulates)
+  void Forward(const void* x, const void* w, void* y);         // y = x * w
+  void AddBias(const float* b, float* y);                       // y += b (per channel)
+  void BackwardData(const void* w, const void* dy, void* dx);   // dx = adjoint (overwrites)
+  // dw += (accumulate) or dw = (overwrite) the filter gradient.
+  void BackwardFilter(const void* x, const void* dy, void* dw, bool accumulate = true);
+  void BackwardBias(const float* dy, float* db);                // db += (accumulates)
 
   // The algorithms chosen, for logs: "fwd 1, bwd-data 1, bwd-filter 1 (workspace N bytes)".
   std::string Description() const;

@@ -267,6 +267,28 @@ void Solver::DisplayTrainOutputs() const {
   }
 }
 
+// FP16 nets on the GPU: the overflow flag is cleared before the passes; returns whether
+// this net scales its gradients at all.
+bool Solver::ResetOverflowFlag() {
+  MixedPrecision* mixed = net_->mixed_precision();
+  if (Context::mode() != Mode::GPU || mixed->precision != Precision::FP16) return false;
+  mixed->overflow.mutable_cpu_data()[0] = 0.f;
+  return true;
+}
+
+// After the passes (and the gradient exchange of data parallelism, which sums the flag):
+// tells the loss scaler whether a scaled gradient overflowed; false means skip the update.
+bool Solver::GradientsFinite() {
+  MixedPrecision* mixed = net_->mixed_precision();
+  const bool overflow = mixed->overflow.cpu_data()[0] != 0.f;
+  const bool apply = mixed->scaler.Update(overflow);
+  if (!apply)
+    LOG_IF(WARNING, Context::root_solver())
+        << "Iteration " << iter_ << ": FP16 gradients overflowed; update skipped, loss scale "
+        << "now " << mixed->scaler.scale();
+  return apply;
+}
+
 void Solver::Step(int iters) {
   const pb::SolverParameter& p = *param_;
   const int start_iter = iter_;
@@ -289,8 +311,11 @@ void Solver::Step(int iters) {
     net_->set_debug_info(display && p.debug_info());
     // Everything random in this iteration (data fillers, dropout masks) depends on the
     // iteration number only, so a resumed run draws exactly what an uninterrupted one does.
-    Context::reseed(kTrainStream, static_cast<uint64_t>(iter_));
+    // With several solvers (data parallelism) each rank draws its own numbers.
+    Context::reseed(kTrainStream, static_cast<uint64_t>(iter_) * Context::solver_count() +
+                                      Context::solver_rank());
     net_->ClearParamDiffs();
+    const bool loss_scaling = ResetOverflowFlag();
     float loss = 0;
     for (int i = 0; i < p.iter_size(); ++i) loss += net_->ForwardBackward();
     loss /= p.iter_size();
@@ -309,7 +334,7 @@ void Solver::Step(int iters) {
     }
     for (Callback* callback : callbacks_) callback->on_gradients_ready();
 
-    ApplyUpdate();
+    if (!loss_scaling || GradientsFinite()) ApplyUpdate();
     // iter_ counts the updates applied so far.
     ++iter_;
 
@@ -491,6 +516,7 @@ void Solver::Restore(const std::string& state_file) {
   }
   iter_ = state.iter();
   current_step_ = state.current_step();
+  if (state.has_loss_scale()) net_->mixed_precision()->scaler.set_scale(state.loss_scale());
   RestoreSolverState(state, state_file);
 
   // Put every data source where an uninterrupted run would be at this iteration.

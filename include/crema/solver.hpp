@@ -18,12 +18,15 @@
 //   test (iter % test_interval == 0, and at iter 0 only with test_initialization) ->
 //   reseed the thread RNG from (stream 1, iter) -> ClearParamDiffs -> iter_size times
 //   ForwardBackward (loss averaged) -> smoothed loss over the last average_loss iterations ->
-//   display every `display` iterations -> ApplyUpdate (the subclass' rule) -> ++iter ->
+//   display every `display` iterations -> gradient callbacks (data parallelism) ->
+//   ApplyUpdate (the subclass' rule; skipped when an FP16 net's scaled gradients
+//   overflowed, see mixed_precision.hpp) -> ++iter ->
 //   snapshot every `snapshot` iterations or when the action callback asks -> stop when the
 //   action callback asks.
 //
 // Snapshots: <prefix>_iter_<N>.caffemodel (Net::ToProto, diffs with snapshot_diff) and
-// <prefix>_iter_<N>.solverstate (pb::SolverState: iter, learned_net, history, current_step).
+// <prefix>_iter_<N>.solverstate (pb::SolverState: iter, learned_net, history, current_step,
+// and for FP16 nets the crema-only loss_scale).
 // Restore() reads a .solverstate back, reloads the weights from learned_net and positions
 // every data layer (train and test) where an uninterrupted run would be, so a resumed run
 // reproduces the uninterrupted one bit for bit.
@@ -130,6 +133,8 @@ class Solver {
   void CheckSnapshotWritePermissions() const;
   void Test(int test_net_id);
   void UpdateSmoothedLoss(float loss, int start_iter, int average_loss);
+  bool ResetOverflowFlag();
+  bool GradientsFinite();
   void DisplayTrainOutputs() const;
 
   std::vector<float> losses_;
