@@ -55,6 +55,23 @@ class BatchNormLayer : public Layer {
   std::vector<float> inv_std_;         // [C] 1 / sqrt(var + eps)
   std::vector<double> sum_a_, sum_b_;  // [C] backward reductions
   Blob x_norm_;  // y, kept for the TRAIN backward (later in-place layers may overwrite y)
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  // [4, C] on the device: the forward's mean and 1 / sqrt(var + eps), then the TRAIN
+  // backward's sum(dy) / m and sum(dy * y) / m.
+  Blob gpu_stats_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

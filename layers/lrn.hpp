@@ -45,6 +45,18 @@ class LRNLayer : public Layer {
   Blob scale_;  // ACROSS: scale; WITHIN: base = 1 + alpha * avg
   Blob work_;   // per-element temporary (squares / ratios)
   Blob line_;   // WITHIN: one plane per thread for the separable box sum
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -40,6 +40,23 @@ class MVNLayer : public Layer {
   int rows_ = 0, dim_ = 0;
   std::vector<float> mean_;     // [rows] mu
   std::vector<float> inv_std_;  // [rows] 1 / (sigma + eps), or 1
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  // [4, rows] on the device: the forward's mu and 1 / (sigma + eps) (or 1), then the
+  // backward's mean(dy) and mean(dy * y).
+  Blob gpu_stats_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema
