@@ -12,11 +12,18 @@
 // Parameters (kernel/stride/pad/dilation/group/axis) as for Convolution.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "layers/base_convolution.hpp"
 
 namespace crema {
+
+#ifdef CREMA_WITH_CUDA
+namespace cudnn {
+class ConvolutionOp;  // src/cudnn_adapter.hpp
+}  // namespace cudnn
+#endif
 
 class DeconvolutionLayer : public BaseConvolutionLayer {
  public:
@@ -29,6 +36,23 @@ class DeconvolutionLayer : public BaseConvolutionLayer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  // The convolution in the conv view (input = this layer's top, output = its bottom);
+  // created on the first GPU forward.
+  std::shared_ptr<cudnn::ConvolutionOp> cudnn_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

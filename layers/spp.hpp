@@ -44,6 +44,19 @@ class SPPLayer : public Layer {
   std::vector<std::unique_ptr<Blob>> pooled_;  // level outputs (pyramid_height > 1)
   std::vector<int> level_size_;                // C * PH_l * PW_l
   Blob proxy_;                                 // bottom's data, a level's bottom diff
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // The levels are Pooling layers, which have GPU code for every method.
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

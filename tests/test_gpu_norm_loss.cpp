@@ -183,5 +183,61 @@ TEST_F(GpuLayers, MVNInPlace) {
     CompareInPlace("name: 'mvn' type: 'MVN' " + mode, {2, 3, 2, 3});
 }
 
+// ---------------------------------------------------------------------------------------
+// Deconvolution
+// ---------------------------------------------------------------------------------------
+
+std::string Deconv(const std::string& param) {
+  return "name: 'deconv' type: 'Deconvolution' convolution_param { " + param +
+         " weight_filler { type: 'gaussian' std: 0.3 } bias_filler { type: 'gaussian' } }";
+}
+
+TEST_F(GpuLayers, Deconvolution) {
+  REQUIRE_GPU();
+  CompareCpuGpu(Deconv("num_output: 2 kernel_size: 3 stride: 2 pad: 1"), {{2, 3, 4, 5}},
+                {Gaussian()});
+  CompareCpuGpu(Deconv("num_output: 4 kernel_size: 4 stride: 2 pad: 1 bias_term: false"),
+                {{2, 3, 5, 5}}, {Gaussian()});  // 2x learned upsampling
+  CompareCpuGpu(Deconv("num_output: 5 kernel_h: 3 kernel_w: 2 stride_h: 1 stride_w: 3"),
+                {{1, 2, 4, 3}}, {Gaussian()});
+  GradientCheckGpu(Deconv("num_output: 2 group: 1 kernel_size: 3 stride: 2 pad: 1"), {{2, 2, 3, 3}},
+                   {Gaussian()});
+}
+
+TEST_F(GpuLayers, DeconvolutionGroupsDilationTwoBottoms) {
+  REQUIRE_GPU();
+  CompareCpuGpu(Deconv("num_output: 4 group: 2 kernel_size: 2 stride: 1 dilation: 2"),
+                {{2, 4, 3, 2}}, {Gaussian()});
+  CompareCpuGpu(Deconv("num_output: 6 group: 2 kernel_size: 3 stride: 2 pad: 1"),
+                {{2, 4, 3, 3}, {2, 4, 3, 3}}, {Gaussian(), Gaussian()},
+                CompareOptions{true, {}, 2});
+  GradientCheckGpu(Deconv("num_output: 4 group: 2 kernel_size: 2 stride: 1 dilation: 2"),
+                   {{1, 4, 3, 2}}, {Gaussian()});
+}
+
+TEST_F(GpuLayers, DeconvolutionOneAndThreeSpatialAxes) {
+  REQUIRE_GPU();
+  CompareCpuGpu(Deconv("num_output: 3 kernel_size: 3 stride: 2"), {{2, 2, 5}}, {Gaussian()});
+  CompareCpuGpu(Deconv("num_output: 2 kernel_size: 2 stride: 2"), {{2, 2, 3, 2, 3}}, {Gaussian()});
+}
+
+// ---------------------------------------------------------------------------------------
+// SPP
+// ---------------------------------------------------------------------------------------
+
+TEST_F(GpuLayers, SPP) {
+  REQUIRE_GPU();
+  CompareCpuGpu("name: 's' type: 'SPP' spp_param { pyramid_height: 2 pool: MAX }", {{2, 2, 5, 6}},
+                {Gaussian()});
+  CompareCpuGpu("name: 's' type: 'SPP' spp_param { pyramid_height: 3 pool: AVE }", {{2, 3, 8, 7}},
+                {Gaussian()});
+  CompareCpuGpu("name: 's' type: 'SPP' spp_param { pyramid_height: 1 pool: MAX }", {{2, 2, 4, 4}},
+                {Gaussian()});
+  for (const char* pool : {"MAX", "AVE"})
+    GradientCheckGpu(
+        std::string("name: 's' type: 'SPP' spp_param { pyramid_height: 2 pool: ") + pool + " }",
+        {{2, 2, 4, 5}}, {Gaussian()});
+}
+
 }  // namespace
 }  // namespace crema
