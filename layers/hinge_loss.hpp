@@ -30,6 +30,22 @@ class HingeLossLayer : public LossLayer {
   int norm_ = 1;  // HingeLossParameter::Norm: 1 = L1, 2 = L2
   int num_ = 0, dim_ = 0;
   Blob margin_;  // h
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  // Device scratch: the first reduction stage's per-block sums of the loss.
+  Blob gpu_loss_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

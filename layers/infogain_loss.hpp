@@ -55,6 +55,23 @@ class InfogainLossLayer : public LossLayer {
   Blob row_sums_;  // sum_j H[l, j]
   Blob prob_;
   Blob scratch_;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  // Device scratch: the first reduction stage's per-block sums of the loss and of the
+  // valid count, then the normaliser the backward scales by.
+  Blob gpu_loss_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

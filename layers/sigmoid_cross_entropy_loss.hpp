@@ -36,6 +36,23 @@ class SigmoidCrossEntropyLossLayer : public LossLayer {
   int normalization_ = 2;  // LossParameter::NormalizationMode
   int outer_ = 0, inner_ = 0;
   float normalizer_ = 1.f;  // from the last forward
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  // Device scratch: the first reduction stage's per-block sums of the loss and of the
+  // valid count, then the normaliser the backward scales by.
+  Blob gpu_loss_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -239,5 +239,177 @@ TEST_F(GpuLayers, SPP) {
         {{2, 2, 4, 5}}, {Gaussian()});
 }
 
+// ---------------------------------------------------------------------------------------
+// Losses
+// ---------------------------------------------------------------------------------------
+
+TEST_F(GpuLayers, ContrastiveLoss) {
+  REQUIRE_GPU();
+  // Gaussian 4-vectors: squared distances around 8, so margin 3 (on d) and 10 (legacy, on
+  // d^2) leave some dissimilar pairs inside the margin and some outside.
+  const std::vector<std::vector<int>> shapes = {{16, 4}, {16, 4}, {16}};
+  const std::vector<Fill> fills = {Gaussian(), Gaussian(), Labels(2)};
+  CompareCpuGpu("name: 'cl' type: 'ContrastiveLoss' contrastive_loss_param { margin: 3 }", shapes,
+                fills);
+  CompareCpuGpu(
+      "name: 'cl' type: 'ContrastiveLoss' loss_weight: 2 "
+      "contrastive_loss_param { margin: 10 legacy_version: true }",
+      shapes, fills);
+  CompareCpuGpu("name: 'cl' type: 'ContrastiveLoss'", {{5, 2, 3, 1}, {5, 2, 3, 1}, {5, 1, 1, 1}},
+                fills);
+  testing::GradientCheckOptions o;
+  o.step = 1e-3f;
+  o.threshold = 2e-3f;  // Caffe's gradient adds 1e-4 to the distance
+  for (const char* legacy : {"false", "true"})
+    GradientCheckGpu(std::string("name: 'cl' type: 'ContrastiveLoss' loss_weight: 2 "
+                                 "contrastive_loss_param { margin: 3 legacy_version: ") +
+                         legacy + " }",
+                     {{4, 3}, {4, 3}, {4}}, fills, o);
+}
+
+TEST_F(GpuLayers, HingeLoss) {
+  REQUIRE_GPU();
+  for (const char* norm : {"L1", "L2"}) {
+    const std::string text =
+        std::string("name: 'h' type: 'HingeLoss' loss_weight: 3 hinge_loss_param { norm: ") + norm +
+        " }";
+    CompareCpuGpu(text, {{6, 5}, {6}}, {Gaussian(), Labels(5)});
+    CompareCpuGpu(text, {{4, 3, 2, 2}, {4}}, {Gaussian(), Labels(12)});
+    testing::GradientCheckOptions o;
+    o.step = 1e-3f;
+    GradientCheckGpu(text, {{3, 4}, {3}}, {Gaussian(), Labels(4)}, o);
+  }
+}
+
+TEST_F(GpuLayers, HingeLossBadLabelThrows) {
+  REQUIRE_GPU();
+  std::shared_ptr<Layer> layer = MakeLayer("name: 'hinge' type: 'HingeLoss'");
+  Blob x({2, 3}), label({2}), top;
+  testing::FillGaussian(&x);
+  label.mutable_cpu_data()[0] = 0;
+  label.mutable_cpu_data()[1] = 3;
+  layer->SetUp({&x, &label}, {&top});
+  Context::set_mode(Mode::GPU);
+  try {
+    layer->Forward({&x, &label}, {&top});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("label 3"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(GpuLayers, InfogainLossThirdBottom) {
+  REQUIRE_GPU();
+  const CompareOptions labels_and_h_get_no_gradient{true, {true, false, false}, 1};
+  const std::vector<Fill> fills = {Gaussian(), Labels(4), Positive()};
+  for (const std::string loss_param :
+       {"", "loss_param { ignore_label: 1 }", "loss_param { normalization: FULL }",
+        "loss_param { normalization: BATCH_SIZE ignore_label: 0 }",
+        "loss_param { normalization: NONE }"}) {
+    SCOPED_TRACE(loss_param);
+    const std::string text = "name: 'ig' type: 'InfogainLoss' loss_weight: 2 " + loss_param;
+    CompareCpuGpu(text, {{6, 4}, {6}, {4, 4}}, fills, labels_and_h_get_no_gradient);
+    CompareCpuGpu(text, {{2, 4, 3, 2}, {2, 3, 2}, {1, 1, 4, 4}}, fills,
+                  labels_and_h_get_no_gradient);
+  }
+  // Every label ignored: Z = max(1, 0).
+  CompareCpuGpu("name: 'ig' type: 'InfogainLoss' loss_param { ignore_label: 0 }",
+                {{3, 4}, {3}, {4, 4}}, {Gaussian(), Labels(1), Positive()},
+                labels_and_h_get_no_gradient);
+  // The channel axis elsewhere, and the probabilities as a second top.
+  CompareCpuGpu("name: 'ig' type: 'InfogainLoss' infogain_loss_param { axis: 2 }",
+                {{2, 3, 4}, {2, 3}, {4, 4}}, fills, CompareOptions{true, {true, false, false}, 2});
+  testing::GradientCheckOptions o;
+  o.bottoms_to_check = {0};
+  GradientCheckGpu("name: 'ig' type: 'InfogainLoss' loss_weight: 2 loss_param { ignore_label: 0 }",
+                   {{2, 3, 2}, {2, 2}, {3, 3}}, {Gaussian(), Labels(3), Positive()}, o);
+}
+
+TEST_F(GpuLayers, InfogainLossFromSource) {
+  REQUIRE_GPU();
+  Blob H(std::vector<int>{1, 1, 3, 3});
+  const std::vector<float> h = {1.0f, 0.2f, 0.0f, 0.1f, 0.8f, 0.3f, 0.0f, 0.5f, 1.5f};
+  for (int i = 0; i < 9; ++i) H.mutable_cpu_data()[i] = h[i];
+  pb::BlobProto proto;
+  H.ToProto(&proto);
+  const std::string path = ::testing::TempDir() + "/crema_gpu_infogain_H.binaryproto";
+  WriteProtoToBinaryFile(proto, path);
+  CompareCpuGpu("name: 'ig' type: 'InfogainLoss' infogain_loss_param { source: '" + path + "' }",
+                {{5, 3}, {5}}, {Gaussian(), Labels(3)}, CompareOptions{true, {}, 2});
+}
+
+TEST_F(GpuLayers, InfogainLossBadLabelThrows) {
+  REQUIRE_GPU();
+  std::shared_ptr<Layer> layer = MakeLayer("name: 'info' type: 'InfogainLoss'");
+  Blob x({4, 3}), label({4}), H({3, 3}), top;
+  testing::FillGaussian(&x);
+  testing::FillUniform(&H, 0.f, 1.f);
+  const float labels[] = {2, 0, 5, 1};
+  for (int i = 0; i < 4; ++i) label.mutable_cpu_data()[i] = labels[i];
+  layer->SetUp({&x, &label, &H}, {&top});
+  Context::set_mode(Mode::GPU);
+  try {
+    layer->Forward({&x, &label, &H}, {&top});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("label 5"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(GpuLayers, MultinomialLogisticLoss) {
+  REQUIRE_GPU();
+  const std::string text = "name: 'mll' type: 'MultinomialLogisticLoss' loss_weight: 0.5";
+  CompareCpuGpu(text, {{7, 4}, {7}}, {Positive(), Labels(4)});
+  CompareCpuGpu(text, {{3, 2, 2, 2}, {3}}, {Positive(), Labels(8)});
+  testing::GradientCheckOptions o;
+  o.step = 1e-3f;
+  GradientCheckGpu(text, {{3, 4}, {3}}, {Positive(), Labels(4)}, o);
+}
+
+TEST_F(GpuLayers, MultinomialLogisticLossBadLabelThrows) {
+  REQUIRE_GPU();
+  std::shared_ptr<Layer> layer = MakeLayer("name: 'mll' type: 'MultinomialLogisticLoss'");
+  Blob p({2, 3}), label({2}), top;
+  testing::FillUniform(&p, 0.1f, 1.f);
+  label.mutable_cpu_data()[0] = 1;
+  label.mutable_cpu_data()[1] = -1;
+  layer->SetUp({&p, &label}, {&top});
+  Context::set_mode(Mode::GPU);
+  try {
+    layer->Forward({&p, &label}, {&top});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("label -1"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(GpuLayers, SigmoidCrossEntropyLoss) {
+  REQUIRE_GPU();
+  // Targets 0/1, or 0/1/2 with 2 ignored.
+  for (const std::string loss_param :
+       {"", "loss_param { normalization: FULL }", "loss_param { normalization: NONE }",
+        "loss_param { normalize: true }"}) {
+    SCOPED_TRACE(loss_param);
+    const std::string text =
+        "name: 'sce' type: 'SigmoidCrossEntropyLoss' loss_weight: 1.5 " + loss_param;
+    CompareCpuGpu(text, {{4, 3, 2}, {4, 3, 2}}, {Gaussian(), Labels(2)});
+  }
+  for (const std::string normalization : {"VALID", "FULL", "BATCH_SIZE"}) {
+    SCOPED_TRACE(normalization);
+    CompareCpuGpu(
+        "name: 'sce' type: 'SigmoidCrossEntropyLoss' loss_param { ignore_label: 2 "
+        "normalization: " +
+            normalization + " }",
+        {{5, 6}, {5, 6}}, {Gaussian(), Labels(3)});
+  }
+  // A large batch: many first-stage blocks.
+  CompareCpuGpu(
+      "name: 'sce' type: 'SigmoidCrossEntropyLoss' loss_param { ignore_label: 2 "
+      "normalization: VALID }",
+      {{64, 3, 40, 40}, {64, 3, 40, 40}}, {Gaussian(), Labels(3)});
+  GradientCheckGpu("name: 'sce' type: 'SigmoidCrossEntropyLoss' loss_weight: 1.5", {{3, 4}, {3, 4}},
+                   {Gaussian(), Labels(2)});
+}
+
 }  // namespace
 }  // namespace crema
