@@ -25,6 +25,18 @@ class ClipLayer : public NeuronLayer {
  private:
   float min_ = 0.f, max_ = 0.f;
   Blob bottom_copy_;  // the input, kept only when running in place
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -27,6 +27,18 @@ class LogLayer : public NeuronLayer {
   float input_scale_ = 1.f, input_shift_ = 0.f;
   float backward_scale_ = 1.f;  // scale / ln(base)
   Blob bottom_copy_;            // the input, kept only when running in place
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -29,6 +29,18 @@ class PowerLayer : public NeuronLayer {
   float power_ = 1.f, scale_ = 1.f, shift_ = 0.f;
   float diff_scale_ = 1.f;  // power * scale
   Blob bottom_copy_;        // the input, kept only in place when the backward needs it
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

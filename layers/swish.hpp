@@ -23,6 +23,18 @@ class SwishLayer : public NeuronLayer {
  private:
   float beta_ = 1.f;
   Blob sigmoid_;  // s = sigmoid(beta * x), same shape as x
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema
