@@ -45,6 +45,15 @@ void Apply(const Geometry& g, const float* x, const float* a, const float* b, fl
 void Reduce(const Geometry& g, const float* u, const float* v, float* r, bool accumulate,
             float* r_plain = nullptr);
 
+#ifdef CREMA_WITH_CUDA
+// The same two on device arrays (bias.cu), with the same formulas and aliasing rules (y may
+// be x; copy, a, b, v and r_plain may be null). ReduceGpu runs one block per d.
+void ApplyGpu(const Geometry& g, const float* x, const float* a, const float* b, float* y,
+              float* copy = nullptr);
+void ReduceGpu(const Geometry& g, const float* u, const float* v, float* r, bool accumulate,
+               float* r_plain = nullptr);
+#endif  // CREMA_WITH_CUDA
+
 }  // namespace broadcast
 
 class BiasLayer : public Layer {
@@ -67,6 +76,18 @@ class BiasLayer : public Layer {
   int axis_param_ = 1;
   int num_axes_ = 1;
   broadcast::Geometry geometry_;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

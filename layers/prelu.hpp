@@ -33,6 +33,22 @@ class PReLULayer : public NeuronLayer {
   int inner_ = 0;                     // count after axis 1
   Blob bottom_copy_;                  // the input, kept only when running in place
   std::vector<double> channel_sums_;  // slope-gradient partial sums, one per channel
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  // GPU mode, channel_shared: the per-channel slope-gradient sums before their total.
+  Blob gpu_channel_sums_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

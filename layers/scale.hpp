@@ -49,6 +49,18 @@ class ScaleLayer : public Layer {
   int bias_index_ = -1;  // index of the bias in blobs_, -1 without bias_term
   broadcast::Geometry geometry_;
   Blob bottom_copy_;  // x, kept only when running in place
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema
