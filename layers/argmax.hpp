@@ -39,6 +39,18 @@ class ArgMaxLayer : public Layer {
   int axis_param_ = 0;
   int axis_ = 0;
   std::vector<std::pair<float, int>> scratch_;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -30,6 +30,18 @@ class BatchReindexLayer : public Layer {
   // Throws unless every index is an integer in [0, N).
   void CheckIndices(const BlobVec& bottom) const;
   int inner_ = 0;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

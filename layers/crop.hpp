@@ -39,6 +39,18 @@ class CropLayer : public Layer {
   int axis_param_ = 2;
   std::vector<int> offset_param_;
   std::vector<int> offsets_;  // per axis of bottom[0]
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

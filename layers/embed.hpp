@@ -38,6 +38,22 @@ class EmbedLayer : public Layer {
   int input_dim_ = 0;   // K
   bool bias_term_ = true;
   int M_ = 0;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  // GPU mode: M ones; the bias gradient is dy^T * ones (cuBLAS gemv).
+  Blob bias_multiplier_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -34,6 +34,22 @@ class FilterLayer : public Layer {
   bool first_reshape_ = true;
   int num_bottoms_ = 0;
   std::vector<int> selected_;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  // GPU mode: selected_ as floats on the device (exact below 2^24 rows).
+  Blob gpu_selected_;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

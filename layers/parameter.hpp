@@ -29,6 +29,23 @@ class ParameterLayer : public Layer {
 
  private:
   std::vector<int> shape_;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // GPU mode runs the CPU code: it only re-points the top at the parameter's storage, whose
+  // data and diff move to the device when a GPU layer first reads them (SyncedMemory
+  // copies lazily), so no GPU kernel is needed.
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {
+    Forward_cpu(bottom, top);
+  }
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {}
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

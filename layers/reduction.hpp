@@ -36,6 +36,18 @@ class ReductionLayer : public Layer {
   float coeff_param_ = 1.f;
   float coeff_ = 1.f;  // coeff, divided by D for MEAN
   int num_ = 0, dim_ = 0;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

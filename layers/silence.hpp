@@ -20,6 +20,18 @@ class SilenceLayer : public Layer {
   void Forward_cpu(const BlobVec& bottom, const BlobVec& top) override {}
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override {
+    return true;
+  }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema
