@@ -122,6 +122,8 @@ void ImageDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
       static_cast<int>(data_param.prefetch()), shape, {batch_size_},
       [this](PrefetchBatch* batch, int64_t index) { return LoadBatch(batch, index); },
       error_prefix());
+  // Data-parallel training: each solver reads its own share of the batches.
+  if (phase_ == Phase::TRAIN) prefetcher_.SetShard(Context::solver_rank(), Context::solver_count());
 }
 
 void ImageDataLayer::ComputeOrder(int64_t epoch, std::vector<uint32_t>* order) const {

@@ -178,6 +178,8 @@ void WindowDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
       static_cast<int>(data_param.prefetch()), shape, {batch_size_},
       [this](PrefetchBatch* batch, int64_t index) { return LoadBatch(batch, index); },
       error_prefix());
+  // Data-parallel training: each solver reads its own share of the batches.
+  if (phase_ == Phase::TRAIN) prefetcher_.SetShard(Context::solver_rank(), Context::solver_count());
 }
 
 bool WindowDataLayer::LoadBatch(PrefetchBatch* batch, int64_t index) {

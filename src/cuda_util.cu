@@ -39,6 +39,10 @@ int CudaCurrentDevice() {
   return device;
 }
 
+void CudaSetDevice(int device) {
+  check_cuda(cudaSetDevice(device), "cudaSetDevice");
+}
+
 int CudaDeviceCount() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) return 0;

@@ -8,6 +8,7 @@
 namespace crema {
 
 int CudaCurrentDevice();
+void CudaSetDevice(int device);
 int CudaDeviceCount();
 void* CudaHostMalloc(size_t bytes);  // page-locked
 void CudaHostFree(void* ptr);

@@ -32,6 +32,14 @@ void BatchPrefetcher::Init(int depth, const std::vector<int>& data_shape,
   failed_ = nullptr;
 }
 
+void BatchPrefetcher::SetShard(int rank, int count) {
+  CHECK_GE(count, 1);
+  CHECK(rank >= 0 && rank < count) << "rank " << rank << " of " << count;
+  Stop();
+  shard_rank_ = rank;
+  shard_count_ = count;
+}
+
 void BatchPrefetcher::Stop() {
   if (!running_) return;
   {
@@ -63,7 +71,7 @@ void BatchPrefetcher::Run() {
     batch->index = next_load_;
     bool complete = false;
     try {
-      complete = loader_(batch, next_load_);
+      complete = loader_(batch, next_load_ * shard_count_ + shard_rank_);
     } catch (const Error&) {
       batch->error = std::current_exception();
     } catch (const std::exception& e) {

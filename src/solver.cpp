@@ -58,11 +58,15 @@ Solver::Solver(const pb::SolverParameter& param) : param_(new pb::SolverParamete
                 "Solver: HDF5 snapshots are not supported yet; use BINARYPROTO "
                 "(snapshot_format: BINARYPROTO)");
   CheckSnapshotWritePermissions();
-  if (param_->random_seed() >= 0) {
-    Context::set_random_seed(param_->random_seed() + Context::solver_rank());
+  // The seed is process-wide (data layers derive their streams from it). With data
+  // parallelism the root solver sets it; the others' initial weights are replaced by the
+  // root's anyway, and their per-iteration randomness differs by rank (see Step).
+  if (param_->random_seed() >= 0 && Context::root_solver()) {
+    Context::set_random_seed(param_->random_seed());
   }
   InitTrainNet();
-  InitTestNets();
+  // Only the root solver tests (and snapshots) in data-parallel training.
+  if (Context::root_solver()) InitTestNets();
   LOG_IF(INFO, Context::root_solver()) << "Solver scaffolding done.";
   iter_ = 0;
   current_step_ = 0;
@@ -338,9 +342,11 @@ void Solver::Step(int iters) {
     // iter_ counts the updates applied so far.
     ++iter_;
 
-    const SolverAction request = GetRequestedAction();
-    if ((p.snapshot() > 0 && iter_ % p.snapshot() == 0 && Context::root_solver()) ||
-        request == SolverAction::SNAPSHOT) {
+    // With data parallelism every solver must act alike: the root's request is shared.
+    SolverAction request = GetRequestedAction();
+    if (action_agreement_) request = action_agreement_(request);
+    if (Context::root_solver() &&
+        ((p.snapshot() > 0 && iter_ % p.snapshot() == 0) || request == SolverAction::SNAPSHOT)) {
       Snapshot();
     }
     if (request == SolverAction::STOP) {
@@ -351,19 +357,22 @@ void Solver::Step(int iters) {
 }
 
 void Solver::Solve(const std::string& resume_file) {
-  CHECK(Context::root_solver());
+  // With data parallelism every solver runs this on its own thread; only the root logs,
+  // snapshots and tests.
+  const bool root = Context::root_solver();
   const pb::SolverParameter& p = *param_;
-  LOG(INFO) << "Solving " << net_->name();
-  LOG(INFO) << "Learning Rate Policy: " << p.lr_policy();
+  LOG_IF(INFO, root) << "Solving " << net_->name();
+  LOG_IF(INFO, root) << "Learning Rate Policy: " << p.lr_policy();
   requested_early_exit_ = false;
 
   if (!resume_file.empty()) {
-    LOG(INFO) << "Restoring previous solver status from " << resume_file;
+    LOG_IF(INFO, root) << "Restoring previous solver status from " << resume_file;
     Restore(resume_file);
   }
 
   const int start_iter = iter_;
   Step(p.max_iter() - iter_);
+  if (!root) return;
   // The final snapshot, unless the periodic one has just been written.
   if (p.snapshot_after_train() && (p.snapshot() == 0 || iter_ % p.snapshot() != 0)) {
     Snapshot();

@@ -14,6 +14,7 @@
 #include "crema/io.hpp"
 #include "crema/math_functions.hpp"
 #include "crema/net.hpp"
+#include "crema/parallel.hpp"
 #include "crema/progress.hpp"
 #include "crema/signal_handler.hpp"
 #include "crema/solver.hpp"
@@ -133,35 +134,55 @@ int RunTrain(const std::vector<std::string>& args) {
                       "training on the CPU.";
     }
   }
-  CREMA_REQUIRE(gpus.size() <= 1,
-                "multi-GPU training (--gpu=" << FLAGS_gpu
-                                             << ") needs the NCCL backend, which this build "
-                                                "does not include; use a single device id");
-  select_device(gpus);
+  std::set<int> distinct(gpus.begin(), gpus.end());
+  CREMA_REQUIRE(distinct.size() == gpus.size(),
+                "--gpu=" << FLAGS_gpu << " names a device twice; give each GPU once");
+  if (gpus.size() > 1) {
+    Context::set_allow_cpu_fallback(FLAGS_allow_cpu_fallback);
+    Context::set_mode(Mode::GPU);
+  } else {
+    select_device(gpus);
+  }
   solver_param.set_solver_mode(gpus.empty() ? pb::SolverParameter::CPU
                                             : pb::SolverParameter::GPU);
   if (!gpus.empty()) solver_param.set_device_id(gpus[0]);
 
   SignalHandler signals(FLAGS_sigint_effect, FLAGS_sighup_effect);
-  std::unique_ptr<Solver> solver(CreateSolver(solver_param));
-  solver->SetActionFunction([&signals] { return signals.GetRequestedAction(); });
-  TrainingProgress progress(*solver);  // a status line only when stderr is a terminal
-  solver->add_callback(&progress);
-
   // Fine-tuning: --weights, else the solver's own `weights` entries (Caffe's rules).
   std::vector<std::string> weights = split(FLAGS_weights, ',');
   if (weights.empty() && FLAGS_snapshot.empty())
     weights.assign(solver_param.weights().begin(), solver_param.weights().end());
-  for (const auto& path : weights) {
-    LOG(INFO) << "Fine-tuning from " << path;
-    solver->net()->CopyTrainedLayersFrom(path);
-    for (const auto& test_net : solver->test_nets()) test_net->CopyTrainedLayersFrom(path);
-  }
 
-  LOG(INFO) << "Starting Optimization";
+  std::unique_ptr<Solver> solver;
+  std::unique_ptr<TrainingProgress> progress;
+  auto setup_root = [&](Solver& root) {
+    root.SetActionFunction([&signals] { return signals.GetRequestedAction(); });
+    progress = std::make_unique<TrainingProgress>(root);  // a status line only on a terminal
+    root.add_callback(progress.get());
+  };
   const auto start = std::chrono::steady_clock::now();
-  solver->Solve(FLAGS_snapshot);
-  progress.Finish();  // erase the status line before the summary goes to stdout
+  if (gpus.size() > 1) {
+    // Data parallelism: one solver per GPU (NCCL); weights are loaded by the root solver
+    // and broadcast, the test nets (root only) share its parameters.
+    LOG(INFO) << "Starting Optimization on " << gpus.size() << " GPUs";
+    DataParallelOptions options;
+    options.devices = gpus;
+    options.resume_file = FLAGS_snapshot;
+    options.weights = weights;
+    options.setup_root = setup_root;
+    solver = TrainDataParallel(solver_param, options);
+  } else {
+    solver.reset(CreateSolver(solver_param));
+    setup_root(*solver);
+    for (const auto& path : weights) {
+      LOG(INFO) << "Fine-tuning from " << path;
+      solver->net()->CopyTrainedLayersFrom(path);
+      for (const auto& test_net : solver->test_nets()) test_net->CopyTrainedLayersFrom(path);
+    }
+    LOG(INFO) << "Starting Optimization";
+    solver->Solve(FLAGS_snapshot);
+  }
+  progress->Finish();  // erase the status line before the summary goes to stdout
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   LOG(INFO) << "Optimization Done in " << std::fixed << std::setprecision(1) << seconds << " s.";
@@ -181,13 +202,16 @@ int RunTrain(const std::vector<std::string>& args) {
 
 REGISTER_COMMAND("train", "train or fine-tune a net from a solver prototxt",
                  "crema train --solver S.prototxt [--weights W.caffemodel[,W2...] | --snapshot "
-                 "S.solverstate] [--gpu ID] [--level N] [--stage a,b]\n"
+                 "S.solverstate] [--gpu ID | ID,ID... | all] [--level N] [--stage a,b]\n"
                  "            [--sigint_effect stop|snapshot|none] [--sighup_effect "
                  "stop|snapshot|none] [--threads N]\n\n"
                  "Trains the net of the solver. --weights copies matching layers (by name) "
                  "from trained models before training (fine-tuning);\n--snapshot resumes "
                  "exactly where a .solverstate left off. Ctrl-C snapshots and stops; SIGHUP "
-                 "snapshots and continues.",
+                 "snapshots and continues.\nSeveral GPUs (--gpu 0,1 or --gpu all) train data-parallel "
+                 "with NCCL: each GPU runs the net's batch, gradients are averaged, so one "
+                 "iteration sees N batches.\n--allow_cpu_fallback runs layers without GPU code "
+                 "on the CPU instead of refusing the net.",
                  RunTrain);
 
 // ----------------------------------------------------------------------------------------

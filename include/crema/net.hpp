@@ -117,6 +117,7 @@ class Net {
   void add_after_backward(std::function<void(int layer)> hook) {
     after_backward_.push_back(std::move(hook));
   }
+  void clear_after_backward() { after_backward_.clear(); }
 
   // Net-state filtering (Caffe's rules): a layer is kept when it meets at least one include
   // rule (or has none) and meets no exclude rule.

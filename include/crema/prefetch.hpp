@@ -73,6 +73,13 @@ class BatchPrefetcher {
   void Init(int depth, const std::vector<int>& data_shape, const std::vector<int>& label_shape,
             Loader loader, std::string error_prefix);
 
+  // Data parallelism: solver `rank` of `count` reads every count-th batch of the source,
+  // so its k-th batch is source batch k * count + rank (the loader receives that number;
+  // Next/Seek/next_index keep counting this solver's own batches). Default (0, 1).
+  // Together the solvers of one iteration read batches k*count .. k*count + count - 1.
+  // Call after Init. (The Data layer shards by record instead, as Caffe does.)
+  void SetShard(int rank, int count);
+
   // Waits for batch next_index() and returns it; the previous one is recycled. The batch
   // stays valid (and unchanged) until the next call to Next(), Seek() or Init().
   PrefetchBatch* Next();
@@ -101,6 +108,7 @@ class BatchPrefetcher {
   std::thread thread_;
   bool running_ = false;
   int64_t next_load_ = 0;
+  int shard_rank_ = 0, shard_count_ = 1;
   int64_t next_forward_ = 0;
   std::exception_ptr failed_;
 };

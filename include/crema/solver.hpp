@@ -1,12 +1,12 @@
 // Solver: drives the training of a Net from a SolverParameter, with Caffe's semantics.
 //
 // Construction (Caffe's Solver::Init):
-//   - random_seed >= 0: Context::set_random_seed(random_seed + solver_rank) before any net
-//     is built, so parameter initialisation is reproducible;
+//   - random_seed >= 0: Context::set_random_seed(random_seed) (root solver only) before any
+//     net is built, so parameter initialisation is reproducible;
 //   - the train net comes from exactly one of net / net_param / train_net / train_net_param
 //     (none or several: crema::Error); its NetState is phase TRAIN, then the net's own
 //     state, then train_state merged on top (highest precedence);
-//   - test nets: every test_net_param, then every test_net file, then as many instances of
+//   - test nets (root solver only): every test_net_param, then every test_net file, then as many instances of
 //     the generic net (net / net_param) as test_iter entries remain; each gets phase TEST,
 //     its own state, then test_state(i) merged on top. test_iter must have exactly one entry
 //     per test net (at least as many as the explicit test nets when a generic net exists);
@@ -32,6 +32,7 @@
 // reproduces the uninterrupted one bit for bit.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -77,6 +78,11 @@ class Solver {
   void TestAll();
 
   void SetActionFunction(ActionCallback func) { action_request_function_ = std::move(func); }
+  // Data parallelism: maps this solver's request at the end of each iteration to the one
+  // all solvers agree on (the root's), so they stop or snapshot at the same iteration.
+  void SetActionAgreement(std::function<SolverAction(SolverAction)> agree) {
+    action_agreement_ = std::move(agree);
+  }
   SolverAction GetRequestedAction();
 
   const pb::SolverParameter& param() const { return *param_; }
@@ -103,6 +109,10 @@ class Solver {
     virtual void on_gradients_ready() = 0;  // after the forward/backward passes
   };
   void add_callback(Callback* callback) { callbacks_.push_back(callback); }
+  void remove_callback(Callback* callback) {
+    callbacks_.erase(std::remove(callbacks_.begin(), callbacks_.end(), callback),
+                     callbacks_.end());
+  }
   const std::vector<Callback*>& callbacks() const { return callbacks_; }
 
   // The solver's type string ("SGD", ...).
@@ -140,6 +150,7 @@ class Solver {
   std::vector<float> losses_;
   float smoothed_loss_ = 0.f;
   ActionCallback action_request_function_;
+  std::function<SolverAction(SolverAction)> action_agreement_;
   bool requested_early_exit_ = false;
   std::chrono::steady_clock::time_point iteration_timer_;
   int iterations_last_ = 0;
