@@ -4,27 +4,96 @@
 
 #include <utility>
 
+#ifdef CREMA_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "src/cuda_util.hpp"
+#endif
+
 namespace crema {
+
+namespace {
+#ifdef CREMA_WITH_CUDA
+void check(cudaError_t status, const char* what) {
+  if (status != cudaSuccess) CREMA_THROW("CUDA error in " << what << ": " << cudaGetErrorString(status));
+}
+#endif
+}  // namespace
+
+BatchPrefetcher::~BatchPrefetcher() {
+  Stop();
+  ReleaseGpuResources();
+}
+
+void BatchPrefetcher::ReleaseGpuResources() {
+#ifdef CREMA_WITH_CUDA
+  if (!gpu_) return;
+  cudaSetDevice(device_);
+  for (auto& batch : batches_)
+    if (batch->released) cudaEventDestroy(static_cast<cudaEvent_t>(batch->released));
+  batches_.clear();  // the blobs point into the pinned buffers
+  for (void* ptr : pinned_) CudaHostFree(ptr);
+  pinned_.clear();
+  if (stream_) cudaStreamDestroy(static_cast<cudaStream_t>(stream_));
+  stream_ = nullptr;
+  gpu_ = false;
+#endif
+}
+
+// Producer thread: the batch's host buffers go to the device on the producer's stream,
+// after the compute stream released the batch's device buffers.
+void BatchPrefetcher::PushToDevice(PrefetchBatch* batch) {
+#ifdef CREMA_WITH_CUDA
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_);
+  check(cudaStreamWaitEvent(stream, static_cast<cudaEvent_t>(batch->released), 0),
+        "cudaStreamWaitEvent");
+  batch->data.data()->async_gpu_push(stream);
+  if (batch->label.count() > 0) batch->label.data()->async_gpu_push(stream);
+  check(cudaStreamSynchronize(stream), "cudaStreamSynchronize (prefetch copy)");
+  batch->on_device = true;
+#endif
+}
 
 void BatchPrefetcher::Init(int depth, const std::vector<int>& data_shape,
                            const std::vector<int>& label_shape, Loader loader,
                            std::string error_prefix) {
   CHECK_GE(depth, 1);
   Stop();
+  ReleaseGpuResources();
   loader_ = std::move(loader);
   error_prefix_ = std::move(error_prefix);
   batches_.clear();
   free_.clear();
   full_.clear();
   current_ = nullptr;
+#ifdef CREMA_WITH_CUDA
+  if (Context::mode() == Mode::GPU) {
+    gpu_ = true;
+    device_ = CudaCurrentDevice();
+    cudaStream_t stream = nullptr;
+    check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    stream_ = stream;
+  }
+#endif
   for (int i = 0; i < depth; ++i) {
     auto batch = std::make_unique<PrefetchBatch>();
     batch->data.Reshape(data_shape);
-    batch->data.mutable_cpu_data();
-    if (!label_shape.empty()) {
-      batch->label.Reshape(label_shape);
-      batch->label.mutable_cpu_data();
+    if (!label_shape.empty()) batch->label.Reshape(label_shape);
+#ifdef CREMA_WITH_CUDA
+    if (gpu_) {
+      for (Blob* blob : {&batch->data, &batch->label}) {
+        if (blob->count() == 0) continue;
+        pinned_.push_back(CudaHostMalloc(blob->count() * sizeof(float)));
+        blob->data()->set_cpu_data(pinned_.back());
+      }
+      cudaEvent_t released = nullptr;
+      check(cudaEventCreateWithFlags(&released, cudaEventDisableTiming), "cudaEventCreate");
+      check(cudaEventRecord(released, cudaStreamLegacy), "cudaEventRecord");
+      batch->released = released;
     }
+#endif
+    batch->data.mutable_cpu_data();
+    if (!label_shape.empty()) batch->label.mutable_cpu_data();
     free_.push_back(batch.get());
     batches_.push_back(std::move(batch));
   }
@@ -58,6 +127,9 @@ void BatchPrefetcher::Stop() {
 }
 
 void BatchPrefetcher::Run() {
+#ifdef CREMA_WITH_CUDA
+  if (gpu_) cudaSetDevice(device_);
+#endif
   for (;;) {
     PrefetchBatch* batch = nullptr;
     {
@@ -69,9 +141,11 @@ void BatchPrefetcher::Run() {
     }
     batch->error = nullptr;
     batch->index = next_load_;
+    batch->on_device = false;
     bool complete = false;
     try {
       complete = loader_(batch, next_load_ * shard_count_ + shard_rank_);
+      if (complete && gpu_) PushToDevice(batch);
     } catch (const Error&) {
       batch->error = std::current_exception();
     } catch (const std::exception& e) {
@@ -107,6 +181,12 @@ PrefetchBatch* BatchPrefetcher::Next() {
   {
     std::unique_lock<std::mutex> lock(mutex_);
     if (current_) {
+#ifdef CREMA_WITH_CUDA
+      // Work queued so far may still read the batch on the device.
+      if (gpu_)
+        check(cudaEventRecord(static_cast<cudaEvent_t>(current_->released), cudaStreamLegacy),
+              "cudaEventRecord");
+#endif
       free_.push_back(current_);
       current_ = nullptr;
       changed_.notify_all();
@@ -134,6 +214,11 @@ void BatchPrefetcher::Seek(int64_t index) {
   Stop();
   {
     std::lock_guard<std::mutex> lock(mutex_);
+#ifdef CREMA_WITH_CUDA
+    if (current_ && gpu_)
+      check(cudaEventRecord(static_cast<cudaEvent_t>(current_->released), cudaStreamLegacy),
+            "cudaEventRecord");
+#endif
     if (current_) free_.push_back(current_);
     current_ = nullptr;
   }
@@ -142,12 +227,20 @@ void BatchPrefetcher::Seek(int64_t index) {
 }
 
 void BatchPrefetcher::AliasTops(PrefetchBatch* batch, const BlobVec& top) {
-  top[0]->Reshape(batch->data.shape());
-  top[0]->data()->set_cpu_data(batch->data.mutable_cpu_data());
-  if (top.size() > 1) {
-    top[1]->Reshape(batch->label.shape());
-    top[1]->data()->set_cpu_data(batch->label.mutable_cpu_data());
-  }
+  auto alias = [batch](Blob* source, Blob* target) {
+    target->Reshape(source->shape());
+#ifdef CREMA_WITH_CUDA
+    if (batch->on_device) {
+      // gpu_data() (not mutable): the source stays SYNCED, so the producer's next write
+      // to the host side copies nothing back.
+      target->data()->set_gpu_data(const_cast<float*>(source->gpu_data()));
+      return;
+    }
+#endif
+    target->data()->set_cpu_data(source->mutable_cpu_data());
+  };
+  alias(&batch->data, top[0]);
+  if (top.size() > 1) alias(&batch->label, top[1]);
 }
 
 }  // namespace crema

@@ -7,6 +7,14 @@
 //   Next() returns batch next_index() and starts the thread on first use; Seek(k) stops
 //   the thread, drops what it read ahead and makes the next Next() deliver batch k.
 //
+// GPU mode (Context::mode() at Init): the batch buffers are page-locked host memory, and
+// the producer thread, after loading a batch, copies it to the device on its own stream
+// (cudaMemcpyAsync) and waits for that copy, so the transfer overlaps the compute of the
+// current iteration too. Before overwriting a recycled batch it makes its stream wait for
+// the event the consumer recorded on release: kernels of the previous iteration that still
+// read the batch (a first layer's weight gradient) finish first. The tops then alias the
+// device buffers.
+//
 // The loader runs on the producer thread: load(batch, k) fills *batch (it may Reshape the
 // blobs: the consumer re-reads their shapes) and returns false when it saw stopping() and
 // gave up half-way. A crema::Error it throws is handed to the consumer and rethrown by
@@ -57,6 +65,10 @@ struct PrefetchBatch {
   Blob label;
   int64_t index = -1;
   std::exception_ptr error;
+  // GPU mode: the producer has copied data and label to the device (on_device), and the
+  // consumer marks with `released` (a cudaEvent_t) when the compute stream is done with them.
+  bool on_device = false;
+  void* released = nullptr;
 };
 
 class BatchPrefetcher {
@@ -64,7 +76,7 @@ class BatchPrefetcher {
   using Loader = std::function<bool(PrefetchBatch* batch, int64_t index)>;
 
   BatchPrefetcher() = default;
-  ~BatchPrefetcher() { Stop(); }
+  ~BatchPrefetcher();
   BatchPrefetcher(const BatchPrefetcher&) = delete;
   BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
 
@@ -90,7 +102,7 @@ class BatchPrefetcher {
   void Stop();
 
   // Convenience for layers: points top[0] (and top[1] when present) at the batch buffers
-  // without copying.
+  // without copying (the device buffers when the batch is on the device).
   static void AliasTops(PrefetchBatch* batch, const BlobVec& top);
 
  private:
@@ -111,6 +123,13 @@ class BatchPrefetcher {
   int shard_rank_ = 0, shard_count_ = 1;
   int64_t next_forward_ = 0;
   std::exception_ptr failed_;
+  // GPU mode.
+  bool gpu_ = false;
+  int device_ = 0;
+  void* stream_ = nullptr;            // cudaStream_t of the producer's copies
+  std::vector<void*> pinned_;         // page-locked buffers behind the batches
+  void ReleaseGpuResources();
+  void PushToDevice(PrefetchBatch* batch);
 };
 
 }  // namespace crema
