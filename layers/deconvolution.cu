@@ -74,6 +74,9 @@ void DeconvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) 
   s.pad = pad_;
   s.stride = stride_;
   s.dilation = dilation_;
+  // TF32 is a cuDNN math mode on fp32 arrays; the 16-bit formats are not applied here
+  // (Deconvolution computes in fp32 for FP16/BF16 nets).
+  s.precision = precision() == Precision::TF32 ? Precision::TF32 : Precision::FP32;
   cudnn_->Setup(s);
   const float* weight = blobs_[0]->gpu_data();
   for (size_t i = 0; i < bottom.size(); ++i) {

@@ -72,6 +72,22 @@ class HDF5DataLayer : public Layer {
   int64_t order_epoch_ = -1;
   std::vector<uint32_t> file_order_;
   std::vector<int64_t> file_start_;  // cumulative rows in file_order_ order
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // GPU mode: the rows are read on the host; the tops move to the device when the next layer
+  // reads them (a data source has nothing to compute on the device).
+  bool HasGpuImplementation() const override { return true; }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {
+    Forward_cpu(bottom, top);
+  }
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {
+    Backward_cpu(top, propagate_down, bottom);
+  }
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

@@ -50,6 +50,22 @@ class HDF5OutputLayer : public Layer {
   int64_t dataset_id_[2] = {-1, -1};
   std::vector<int64_t> row_shape_[2];  // stored shape without the first axis
   int64_t rows_ = 0;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // GPU mode: the bottoms come back to the host to be written to the file (the layer's whole
+  // job is host I/O).
+  bool HasGpuImplementation() const override { return true; }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {
+    Forward_cpu(bottom, top);
+  }
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {
+    Backward_cpu(top, propagate_down, bottom);
+  }
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

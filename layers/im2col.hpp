@@ -35,6 +35,20 @@ class Im2colLayer : public Layer {
   int channel_axis_ = 1, num_spatial_axes_ = 0;
   bool force_nd_ = false;
   int num_ = 0, channels_ = 0, bottom_dim_ = 0, top_dim_ = 0;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  bool HasGpuImplementation() const override { return true; }
+  struct Geometry;  // the shapes a GPU kernel needs (im2col.cu)
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override;
+
+ private:
+  Geometry GpuGeometry() const;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

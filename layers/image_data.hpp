@@ -87,6 +87,22 @@ class ImageDataLayer : public Layer {
   std::vector<uint32_t> order_;
 
   BatchPrefetcher prefetcher_;
+
+#ifdef CREMA_WITH_CUDA
+ public:
+  // GPU mode: decoding and transforms run on the host (producer thread); the prefetcher copies
+  // each batch to the device asynchronously and the tops alias the device buffers.
+  bool HasGpuImplementation() const override { return true; }
+
+ protected:
+  void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {
+    Forward_cpu(bottom, top);
+  }
+  void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
+                    const BlobVec& bottom) override {
+    Backward_cpu(top, propagate_down, bottom);
+  }
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

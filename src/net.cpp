@@ -218,7 +218,7 @@ void Net::Init(const pb::NetParameter& in_param) {
   CheckGpuSupport();
   if (mixed_->precision != Precision::FP32)
     LOG_IF(INFO, Context::root_solver())
-        << "Net '" << name_ << "': Convolution, Deconvolution and InnerProduct compute in "
+        << "Net '" << name_ << "': Convolution and InnerProduct compute in "
         << PrecisionName(mixed_->precision) << " on the GPU"
         << (mixed_->precision == Precision::FP16
                 ? (mixed_->scaler.dynamic() ? " (dynamic loss scale, from "

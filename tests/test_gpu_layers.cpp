@@ -5,6 +5,8 @@
 // (relative 1e-4, fp32), and the numerical gradient check passes in GPU mode. Also: the GPU
 // math against the CPU math, and the fused SGD update (kernel and whole solver steps)
 // against the CPU update. Suites: GpuLayers, GpuMath, GpuSolver.
+#include <set>
+
 #include "tests/gpu_test_util.hpp"
 
 namespace crema {
@@ -555,6 +557,60 @@ TEST_F(GpuSolver, FusedSgdKernelMatchesCpuFormula) {
 }
 
 #endif  // CREMA_WITH_CUDA
+
+}  // namespace
+}  // namespace crema
+
+namespace crema {
+namespace {
+using namespace gputest;
+
+// Every registered layer type has GPU code in a CUDA build (checked without a device: the
+// property is fixed at compile time). Types whose constructor needs parameters get them.
+TEST(GpuCoverage, EveryLayerTypeHasGpuCode) {
+#ifndef CREMA_WITH_CUDA
+  GTEST_SKIP() << "CPU-only build: no GPU code to check";
+#else
+  // Layer types the tests register for themselves (CPU code only, on purpose).
+  const std::set<std::string> test_only = {"CpuOnlyDouble", "Solvers2Data", "TestCyclicData"};
+  std::vector<std::string> missing, unconstructible;
+  for (const std::string& type : LayerRegistry::TypeList()) {
+    if (test_only.count(type)) continue;
+    pb::LayerParameter param;
+    param.set_name("l");
+    param.set_type(type);
+    std::shared_ptr<Layer> layer;
+    try {
+      layer = LayerRegistry::Create(param);
+    } catch (const Error&) {
+      unconstructible.push_back(type);
+      continue;
+    }
+    if (!layer->HasGpuImplementation()) missing.push_back(type);
+  }
+  std::string list;
+  for (const auto& t : missing) list += t + " ";
+  EXPECT_TRUE(missing.empty()) << "layer types without GPU code: " << list;
+  std::string skipped;
+  for (const auto& t : unconstructible) skipped += t + " ";
+  EXPECT_LE(unconstructible.size(), 3u) << "types not constructible from a bare parameter: "
+                                        << skipped;
+#endif
+}
+
+TEST_F(GpuLayers, Im2col2DAnd3D) {
+  REQUIRE_GPU();
+  const std::string two_d =
+      "name: 'i' type: 'Im2col' convolution_param { kernel_size: 3 stride: 2 pad: 1 "
+      "dilation: 1 }";
+  CompareCpuGpu(two_d, {{2, 3, 7, 6}}, {Gaussian()});
+  GradientCheckGpu(two_d, {{1, 2, 5, 5}}, {Gaussian()});
+  const std::string three_d =
+      "name: 'i' type: 'Im2col' convolution_param { kernel_size: 2 stride: 1 pad: 1 "
+      "dilation: 2 }";
+  CompareCpuGpu(three_d, {{2, 2, 4, 5, 3}}, {Gaussian()});
+  GradientCheckGpu(three_d, {{1, 2, 3, 4, 3}}, {Gaussian()});
+}
 
 }  // namespace
 }  // namespace crema

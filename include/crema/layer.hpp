@@ -82,8 +82,8 @@ class Layer {
   virtual void SeekBatch(int64_t index) {}
   // Whether Forward_gpu/Backward_gpu are real implementations.
   virtual bool HasGpuImplementation() const { return false; }
-  // Whether the layer changes its GPU math with the net's precision (Convolution,
-  // Deconvolution, InnerProduct); the others always compute in fp32.
+  // Whether the layer changes its GPU math with the net's precision (Convolution and
+  // InnerProduct: TF32, FP16, BF16; Deconvolution: TF32 only); the others compute in fp32.
   virtual bool UsesPrecision() const { return false; }
 
   // The net's mixed-precision state (set by Net before SetUp; FP32 when never set).

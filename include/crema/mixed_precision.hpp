@@ -3,7 +3,7 @@
 // every build; the device side (16-bit conversions, GEMMs with 16-bit inputs) is in
 // src/mixed_precision.cuh.
 //
-// Only Convolution, Deconvolution and InnerProduct change their math; blobs, every other
+// Only Convolution and InnerProduct change their math (Deconvolution follows TF32 only); blobs, every other
 // layer, the master weights and the solver stay fp32. In FP16 the gradients *inside* those
 // layers are computed times the loss scale S: the top gradient is multiplied by S as it is
 // rounded to fp16, and the fp16 products are divided by S as they return to fp32. By
