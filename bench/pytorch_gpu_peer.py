@@ -1,0 +1,324 @@
+#!/usr/bin/env python3
+"""PyTorch twin of crema's GPU benchmark nets (bench/run_gpu.sh), timed on one device.
+
+Tasks (the classic deep-learning framework comparison):
+  vgg_cifar          training of the VGG-style CIFAR-10 CNN (bench/gpu/vgg_cifar_synth_train.prototxt,
+                     models/vgg_cifar) at batch 64: one step = zero grads, forward, cross-entropy,
+                     backward, SGD (momentum 0.9, lr 0.01, biases lr x2 as Caffe's lr_mult 2);
+  resnet50_features  ResNet-50 feature extraction (models/resnet50_features/deploy.prototxt) at
+                     batch 32, eval mode, no autograd (torch.inference_mode): 32x2048 features.
+
+Modes: fp32 (TF32 off for cuDNN and matmul), tf32 (TF32 on for both, PyTorch's convolution
+default), fp16 (torch.autocast float16, plus GradScaler when training), bf16 (torch.autocast
+bfloat16). torch.backends.cudnn.benchmark = True. Input and labels are random, allocated on the
+device once, before timing. Weights are initialised as the prototxts' fillers do (Xavier / MSRA).
+
+Timing: CUDA events around the loop (time.perf_counter on the CPU), with one synchronisation
+at the end. The first --warmup iterations are part of the "cold" figure (they include
+cudnn.benchmark's autotuning, as `crema train`'s time includes its first iterations); the
+iterations after them give the steady-state time per iteration. For ResNet-50 it also times
+the same batches with a torch.cuda.synchronize() after every leaf module, which is what
+`crema time` does after every layer (--no-layer-sync skips that run).
+
+Prints one JSON object. Run alone, e.g.:
+  python3 bench/pytorch_gpu_peer.py --task vgg_cifar --mode fp16 --iters 2000
+  python3 bench/pytorch_gpu_peer.py --task resnet50_features --mode bf16 --iters 100
+  python3 bench/pytorch_gpu_peer.py --task vgg_cifar --device cpu --iters 3 --warmup 1   # smoke test
+"""
+import argparse
+import contextlib
+import json
+import math
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+VGG_EPOCH_ITERS = 7813  # 10 epochs of 50,000 images at batch 64 (ceil(500000 / 64))
+RESNET_IMAGES = 1000    # the comparison's 1000 images
+
+
+# ---- nets ---------------------------------------------------------------------------------
+class VGGCifar(nn.Module):
+    """2x(conv3x3 50) -> pool -> drop .25 -> 2x(conv3x3 100) -> pool -> drop .25 -> fc512 -> relu
+    -> drop .5 -> fc10 (ReLU after every convolution). Same as bench/pytorch_peer.py."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1_1 = nn.Conv2d(3, 50, 3, padding=1)
+        self.conv1_2 = nn.Conv2d(50, 50, 3, padding=1)
+        self.conv2_1 = nn.Conv2d(50, 100, 3, padding=1)
+        self.conv2_2 = nn.Conv2d(100, 100, 3, padding=1)
+        self.fc1 = nn.Linear(100 * 8 * 8, 512)
+        self.fc2 = nn.Linear(512, 10)
+        for m in self.modules():  # Caffe's "xavier" filler: U(-sqrt(3/fan_in), +), bias 0
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                fan_in = m.weight[0].numel()
+                bound = math.sqrt(3.0 / fan_in)
+                nn.init.uniform_(m.weight, -bound, bound)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        x = F.relu(self.conv1_1(x))
+        x = F.relu(self.conv1_2(x))
+        x = F.dropout(F.max_pool2d(x, 2, 2), 0.25, self.training)
+        x = F.relu(self.conv2_1(x))
+        x = F.relu(self.conv2_2(x))
+        x = F.dropout(F.max_pool2d(x, 2, 2), 0.25, self.training)
+        x = F.dropout(F.relu(self.fc1(torch.flatten(x, 1))), 0.5, self.training)
+        return self.fc2(x)
+
+
+def conv_bn(cin, cout, k, stride=1, pad=0):
+    """Caffe's Convolution (no bias) + BatchNorm(use_global_stats) + Scale(bias_term): in PyTorch
+    a bias-free Conv2d and an affine BatchNorm2d in eval mode (eps 1e-5, Caffe's default)."""
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride=stride, padding=pad, bias=False),
+                         nn.BatchNorm2d(cout, eps=1e-5))
+
+
+class Bottleneck(nn.Module):
+    """Caffe ResNet-50 block: branch2a 1x1 (carries the stride) -> 3x3 -> 1x1 (x4 channels);
+    branch1 1x1 projection (with the same stride) on a stage's first block; Eltwise SUM, ReLU."""
+
+    def __init__(self, cin, mid, stride, project):
+        super().__init__()
+        self.branch2a = conv_bn(cin, mid, 1, stride)
+        self.branch2b = conv_bn(mid, mid, 3, 1, 1)
+        self.branch2c = conv_bn(mid, mid * 4, 1)
+        self.branch1 = conv_bn(cin, mid * 4, 1, stride) if project else None
+
+    def forward(self, x):
+        shortcut = self.branch1(x) if self.branch1 is not None else x
+        y = F.relu(self.branch2a(x))
+        y = F.relu(self.branch2b(y))
+        y = self.branch2c(y)
+        return F.relu(shortcut + y)
+
+
+class ResNet50Features(nn.Module):
+    """models/resnet50_features/deploy.prototxt: conv1 7x7/2 pad 3 + BN + Scale + ReLU, max pool
+    3x3/2 (Caffe rounds pooling sizes up: ceil_mode=True, 112 -> 56), stages of 3, 4, 6, 3
+    bottlenecks (64, 128, 256, 512 wide; stride 2 on the first block of stages 3-5, in its 1x1
+    branch2a and branch1), average pool 7x7 (pool5), flatten to 2048 features."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = conv_bn(3, 64, 7, 2, 3)
+        blocks, cin = [], 64
+        for mid, count, stride in ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)):
+            for i in range(count):
+                blocks.append(Bottleneck(cin, mid, stride if i == 0 else 1, project=(i == 0)))
+                cin = mid * 4
+        self.blocks = nn.Sequential(*blocks)
+        for m in self.modules():  # Caffe's "msra" filler: N(0, sqrt(2 / fan_in))
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+        x = self.blocks(x)
+        x = F.avg_pool2d(x, 7, 1)
+        return torch.flatten(x, 1)
+
+
+# ---- timing -------------------------------------------------------------------------------
+class Clock:
+    """CUDA events on a GPU, perf_counter on the CPU; mark() records, seconds(a, b) reads."""
+
+    def __init__(self, device):
+        self.cuda = device.type == "cuda"
+        self.marks = []
+
+    def mark(self):
+        if self.cuda:
+            e = torch.cuda.Event(enable_timing=True)
+            e.record()
+            self.marks.append(e)
+        else:
+            self.marks.append(time.perf_counter())
+
+    def finish(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def seconds(self, a, b):
+        if self.cuda:
+            return self.marks[a].elapsed_time(self.marks[b]) / 1e3
+        return self.marks[b] - self.marks[a]
+
+
+def set_mode(mode, device):
+    """Math settings for the mode; returns (autocast context factory, use GradScaler)."""
+    tf32 = mode == "tf32"
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = True
+    if mode in ("fp32", "tf32"):
+        return contextlib.nullcontext, False
+    dtype = torch.float16 if mode == "fp16" else torch.bfloat16
+    return (lambda: torch.autocast(device.type, dtype=dtype)), mode == "fp16"
+
+
+def run_vgg(args, device, autocast, use_scaler):
+    torch.manual_seed(args.seed)
+    model = VGGCifar().to(device).train()
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    weights = [p for n, p in model.named_parameters() if n.endswith("weight")]
+    biases = [p for n, p in model.named_parameters() if n.endswith("bias")]
+    opt = torch.optim.SGD([{"params": weights}, {"params": biases, "lr": 2 * args.lr}],
+                          lr=args.lr, momentum=0.9)
+    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+    batch = args.batch or 64
+    x = torch.rand(batch, 3, 32, 32, device=device)
+    if args.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,), device=device)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with autocast():
+            loss = F.cross_entropy(model(x), y)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        return loss
+
+    iters, warm = args.iters, min(args.warmup, args.iters - 1)
+    clock = Clock(device)
+    clock.mark()
+    for i in range(iters):
+        if i == warm:
+            clock.mark()
+        loss = step()
+    clock.mark()
+    clock.finish()
+    cold = clock.seconds(0, 2)                       # all `iters` iterations, warm-up included
+    steady = clock.seconds(1, 2) / (iters - warm)    # seconds per iteration after the warm-up
+    total = cold + (VGG_EPOCH_ITERS - iters) * steady if iters < VGG_EPOCH_ITERS else cold
+    return {
+        "iters": iters,
+        "warmup": warm,
+        "batch": batch,
+        "measured_s": round(cold, 4),
+        "warmup_s": round(clock.seconds(0, 1), 4),
+        "steady_ms_per_iter": round(steady * 1e3, 4),
+        "images_per_s": round(batch / steady, 1),
+        "target_iters": VGG_EPOCH_ITERS,
+        "extrapolated": iters < VGG_EPOCH_ITERS,
+        # 10 epochs: the measured iterations (warm-up included) plus the rest at the steady rate
+        "total_s": round(total, 3),
+        "final_loss": float(loss.detach().float().cpu()),
+    }
+
+
+def run_resnet(args, device, autocast, _use_scaler):
+    torch.manual_seed(args.seed)
+    model = ResNet50Features().to(device).eval()
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    batch = args.batch or 32
+    x = torch.randn(batch, 3, 224, 224, device=device)
+    if args.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    iters, warm = args.iters, args.warmup
+
+    def timed():
+        clock = Clock(device)
+        with torch.inference_mode(), autocast():
+            for _ in range(warm):
+                out = model(x)
+            clock.mark()
+            for _ in range(iters):
+                out = model(x)
+            clock.mark()
+        clock.finish()
+        assert out.shape == (batch, 2048), out.shape
+        return clock.seconds(0, 1) / iters, out
+
+    per_batch, out = timed()
+    result = {
+        "iters": iters,
+        "warmup": warm,
+        "batch": batch,
+        "ms_per_batch": round(per_batch * 1e3, 4),
+        "images_per_s": round(batch / per_batch, 1),
+        "target_images": RESNET_IMAGES,
+        # 1000 images = 1000 / 32 = 31.25 batches at the steady per-batch time
+        "total_s": round(per_batch * RESNET_IMAGES / batch, 4),
+        "features_finite": bool(torch.isfinite(out.float()).all()),
+    }
+    if device.type == "cuda" and not args.no_layer_sync:
+        hooks = [m.register_forward_hook(lambda *_: torch.cuda.synchronize())
+                 for m in model.modules() if len(list(m.children())) == 0]
+        synced, _ = timed()
+        for h in hooks:
+            h.remove()
+        result["layer_sync_ms_per_batch"] = round(synced * 1e3, 4)
+        result["layer_sync_total_s"] = round(synced * RESNET_IMAGES / batch, 4)
+    return result
+
+
+TASKS = {"vgg_cifar": run_vgg, "resnet50_features": run_resnet}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", choices=sorted(TASKS), required=True)
+    parser.add_argument("--mode", choices=("fp32", "tf32", "fp16", "bf16"), default="fp32")
+    parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
+    parser.add_argument("--iters", type=int, default=None,
+                        help="vgg_cifar: training iterations, warm-up included (default 2000); "
+                             "resnet50_features: timed batches after the warm-up (default 100)")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="warm-up iterations (default: vgg_cifar 50, resnet50_features 10)")
+    parser.add_argument("--batch", type=int, default=0, help="default: 64 (VGG), 32 (ResNet-50)")
+    parser.add_argument("--lr", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--channels-last", action="store_true",
+                        help="NHWC tensors (off: NCHW, as crema)")
+    parser.add_argument("--no-layer-sync", action="store_true",
+                        help="ResNet-50: skip the run with a synchronisation after every layer")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (CPU runs; 0: torch's)")
+    args = parser.parse_args()
+    vgg = args.task == "vgg_cifar"
+    if args.iters is None:
+        args.iters = 2000 if vgg else 100
+    if args.warmup is None:
+        args.warmup = 50 if vgg else 10
+    if args.iters < (2 if vgg else 1):
+        parser.error("--iters too small")
+
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("pytorch_gpu_peer.py: no CUDA device visible to PyTorch")
+        torch.cuda.set_device(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    autocast, use_scaler = set_mode(args.mode, device)
+
+    result = {"task": args.task, "mode": args.mode, "device": str(device)}
+    result.update(TASKS[args.task](args, device, autocast, use_scaler))
+    result.update({
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "allow_tf32": [torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32],
+        "channels_last": args.channels_last,
+    })
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

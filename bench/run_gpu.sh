@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# GPU benchmark, crema side by side with PyTorch on the same device, in one run. See
+# bench/README.md ("GPU").
+#
+#   bash bench/run_gpu.sh                            # builds crema (CUDA) into build-gpu/ first
+#   CREMA=.device/bin/crema bash bench/run_gpu.sh    # a given crema binary (no build)
+#   bash bench/run_gpu.sh --dry-run                  # print the commands, run nothing
+#
+# The two tasks of the classic framework comparison, for each precision mode in $MODES:
+#  (1) VGG-CIFAR training, 10 epochs of 50,000 images at batch 64 = 7813 iterations, synthetic
+#      data: `crema train --gpu 0` on bench/gpu/vgg_cifar_synth_solver.prototxt for $ITERS
+#      iterations (default 2000, extrapolated to 7813 at the steady rate; ITERS=7813 measures
+#      the whole 10 epochs) against bench/pytorch_gpu_peer.py --task vgg_cifar;
+#  (2) ResNet-50 feature extraction, 1000 images at batch 32: `crema time --phase TEST` on
+#      models/resnet50_features/deploy.prototxt ($RESNET_ITERS batches, median forward x
+#      1000/32) against bench/pytorch_gpu_peer.py --task resnet50_features.
+# Each mode runs crema then PyTorch on both tasks, the next mode PyTorch first, and so on.
+# crema's precision is the net-level `precision { math: TF32|FP16|BF16 }`, inserted after the
+# `name:` line of temporary copies of the prototxts (fp32: none, FP32 is the default). A run
+# that fails (say, a precision crema does not support yet) shows "failed"; the script goes on.
+# The Markdown table (task | mode | crema s | PyTorch s | ratio) is printed last.
+#
+# Knobs (environment): MODES ("fp32 tf32 fp16 bf16"), ITERS (2000), RESNET_ITERS (50, crema
+# time iterations), TORCH_RESNET_ITERS (100), TORCH_VGG_WARMUP (50), TORCH_RESNET_WARMUP (10),
+# GPU (0; empty: run everything on the CPU, for smoke tests), CREMA (a crema binary; implies
+# NO_BUILD=1), NO_BUILD=1 (use $BUILD_DIR/crema as it is), BUILD_DIR (build-gpu), CUDA_ARCH
+# (90), JOBS, PYTHON (python3: must import torch), REPORT (also write the report there),
+# LOG (every run's raw output, appended to that one file as each run ends), RUN_TIMEOUT (300 s
+# per run), TORCH_ARGS (extra pytorch_gpu_peer.py arguments, e.g. --channels-last).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+start_s=$(date +%s)
+
+dry_run=0
+for arg in "$@"; do
+  case $arg in
+    --dry-run | -n) dry_run=1 ;;
+    -h | --help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run_gpu.sh: unknown argument $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+MODES=${MODES:-fp32 tf32 fp16 bf16}
+ITERS=${ITERS:-2000}
+RESNET_ITERS=${RESNET_ITERS:-50}
+TORCH_RESNET_ITERS=${TORCH_RESNET_ITERS:-100}
+TORCH_VGG_WARMUP=${TORCH_VGG_WARMUP:-50}
+TORCH_RESNET_WARMUP=${TORCH_RESNET_WARMUP:-10}
+GPU=${GPU-0}
+PYTHON=${PYTHON:-python3}
+RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+TORCH_ARGS=${TORCH_ARGS:-}
+build_dir=${BUILD_DIR:-build-gpu}
+VGG_TARGET=7813        # 10 epochs of 50,000 images at batch 64
+RESNET_IMAGES=1000
+RESNET_BATCH=32        # models/resnet50_features/deploy.prototxt's batch
+work=$(mktemp -d /tmp/crema-gpu-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+log() { echo "[run_gpu] $*" >&2; }
+
+# ---- crema binary --------------------------------------------------------------------------
+if [[ -n "${CREMA:-}" ]]; then
+  crema=$CREMA
+elif [[ "${NO_BUILD:-0}" == 1 || $dry_run == 1 ]]; then
+  crema=$build_dir/crema
+else
+  log "building crema into $build_dir (Release, CUDA, sm_${CUDA_ARCH:-90}, no tests)"
+  if ! CREMA_BUILD_DIR="$build_dir" CREMA_USE_CUDA=ON CREMA_JOBS="${JOBS:-$(nproc)}" \
+      bash tools/build.sh -DCREMA_CUDA_ARCHITECTURES="${CUDA_ARCH:-90}" -DCREMA_BUILD_TESTS=OFF \
+      -DCREMA_BUILD_BENCH=OFF >"$work/build.log" 2>&1; then
+    tail -30 "$work/build.log" >&2
+    log "build failed"
+    exit 1
+  fi
+  crema=$build_dir/crema
+fi
+if [[ $dry_run == 0 && ! -x "$crema" ]]; then
+  log "no crema binary at $crema"
+  exit 1
+fi
+
+# ---- per-mode nets ------------------------------------------------------------------------
+vgg_net=bench/gpu/vgg_cifar_synth_train.prototxt
+vgg_solver=bench/gpu/vgg_cifar_synth_solver.prototxt
+resnet_net=models/resnet50_features/deploy.prototxt
+# Display every ITERS/20 iterations: crema logs the time of each interval, from which the
+# steady-state rate (without the first iterations' setup) is taken.
+display=$((ITERS >= 40 ? ITERS / 20 : 1))
+
+math_of() {
+  case $1 in
+    fp32) echo "" ;;  # FP32 is the default; no line, so builds without the field run it too
+    tf32) echo TF32 ;;
+    fp16) echo FP16 ;;
+    bf16) echo BF16 ;;
+    *) log "unknown mode $1 (fp32 tf32 fp16 bf16)"; exit 2 ;;
+  esac
+}
+with_precision() {  # in out math: copy `in` with `precision { math: M }` after its name: line
+  if [[ -z $3 ]]; then
+    cp "$1" "$2"
+  else
+    awk -v line="precision { math: $3 }" \
+      '{ print } !done && /^name:/ { print line; done = 1 } END { if (!done) exit 1 }' \
+      "$1" >"$2" || { { echo "precision { math: $3 }"; cat "$1"; } >"$2"; }
+  fi
+}
+
+limit=()  # each run is stopped after RUN_TIMEOUT seconds (it then shows "failed")
+command -v timeout >/dev/null 2>&1 && limit=(timeout -k 10 "$RUN_TIMEOUT")
+[[ $dry_run == 0 && -n "${LOG:-}" ]] && : >"$LOG"
+
+gpu_flag=()
+torch_device=cpu
+if [[ -n $GPU ]]; then
+  gpu_flag=(--gpu "$GPU")
+  torch_device=cuda:$GPU
+fi
+
+run() {  # name command...: run, stdout to $work/name.out, stderr to $work/name.err
+  local name=$1
+  shift
+  if [[ $dry_run == 1 ]]; then
+    printf '%q ' "$@"
+    echo
+    return 0
+  fi
+  log "$name: $*"
+  local t0 t1
+  t0=$(date +%s.%N)
+  "${limit[@]}" "$@" >"$work/$name.out" 2>"$work/$name.err"
+  local rc=$?
+  t1=$(date +%s.%N)
+  echo "$rc $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')" >"$work/$name.rc"
+  if [[ $rc != 0 ]]; then
+    log "$name failed (exit status $rc$([[ $rc == 124 || $rc == 137 ]] && echo ", over RUN_TIMEOUT=${RUN_TIMEOUT}s")):"
+    tail -5 "$work/$name.err" >&2
+  fi
+  if [[ -n "${LOG:-}" ]]; then  # appended run by run, so a run cut short keeps what came before
+    {
+      echo "==== $name (exit status $rc, $(cut -d' ' -f2 "$work/$name.rc") s): $*"
+      echo "---- stdout"
+      cat "$work/$name.out"
+      echo "---- stderr"
+      cat "$work/$name.err"
+    } >>"$LOG"
+  fi
+  return 0
+}
+
+crema_vgg() {  # mode
+  local m=$1
+  local math
+  math=$(math_of "$m") || exit 2
+  with_precision "$vgg_net" "$work/vgg_$m.prototxt" "$math"
+  sed -e "s|^net:.*|net: \"$work/vgg_$m.prototxt\"|" -e "s|^max_iter:.*|max_iter: $ITERS|" \
+    -e "s|^display:.*|display: $display|" "$vgg_solver" >"$work/solver_$m.prototxt"
+  run "crema_vgg_$m" "$crema" train --solver "$work/solver_$m.prototxt" "${gpu_flag[@]}"
+}
+crema_resnet() {  # mode
+  local m=$1
+  local math
+  math=$(math_of "$m") || exit 2
+  with_precision "$resnet_net" "$work/resnet_$m.prototxt" "$math"
+  run "crema_resnet_$m" "$crema" time --model "$work/resnet_$m.prototxt" "${gpu_flag[@]}" \
+    --phase TEST --iterations "$RESNET_ITERS"
+}
+torch_vgg() {  # mode
+  # shellcheck disable=SC2086
+  run "torch_vgg_$1" "$PYTHON" bench/pytorch_gpu_peer.py --task vgg_cifar --mode "$1" \
+    --device "$torch_device" --iters "$ITERS" --warmup "$TORCH_VGG_WARMUP" $TORCH_ARGS
+}
+torch_resnet() {  # mode
+  # shellcheck disable=SC2086
+  run "torch_resnet_$1" "$PYTHON" bench/pytorch_gpu_peer.py --task resnet50_features \
+    --mode "$1" --device "$torch_device" --iters "$TORCH_RESNET_ITERS" \
+    --warmup "$TORCH_RESNET_WARMUP" $TORCH_ARGS
+}
+
+device_name=cpu
+if [[ -n $GPU ]] && command -v nvidia-smi >/dev/null 2>&1; then
+  device_name=$(nvidia-smi -i "$GPU" --query-gpu=name,driver_version,memory.total \
+    --format=csv,noheader 2>/dev/null | sed 's/, / \/ driver /; s/, / \/ /' || echo "?")
+fi
+[[ $dry_run == 1 ]] || log "device: $device_name; crema $crema; modes: $MODES; VGG $ITERS iterations"
+
+i=0
+for m in $MODES; do
+  math_of "$m" >/dev/null || exit 2
+  if ((i % 2 == 0)); then
+    crema_vgg "$m"; torch_vgg "$m"; crema_resnet "$m"; torch_resnet "$m"
+  else
+    torch_vgg "$m"; crema_vgg "$m"; torch_resnet "$m"; crema_resnet "$m"
+  fi
+  i=$((i + 1))
+done
+if [[ $dry_run == 1 ]]; then
+  trap - EXIT
+  echo "# dry run: nothing ran; the generated nets and solvers are kept in $work"
+  exit 0
+fi
+
+# ---- report -------------------------------------------------------------------------------
+git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
+git_dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (+ local changes)" || true)
+elapsed=$(($(date +%s) - start_s))
+export MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display
+python3 - "$work" >"$work/report.md" <<'EOF'
+import json, os, re, sys
+work = sys.argv[1]
+env = os.environ
+modes = env["MODES"].split()
+iters, target = int(env["ITERS"]), int(env["VGG_TARGET"])
+images, batch = int(env["RESNET_IMAGES"]), int(env["RESNET_BATCH"])
+
+
+def read(name, ext):
+    try:
+        return open(os.path.join(work, f"{name}.{ext}")).read()
+    except OSError:
+        return ""
+
+
+def status(name):
+    rc = read(name, "rc").split()
+    return (int(rc[0]), float(rc[1])) if rc else (None, None)
+
+
+def crema_vgg(m):
+    """Seconds for the 10 epochs (measured, or extrapolated at the steady rate), details."""
+    name = f"crema_vgg_{m}"
+    rc, wall = status(name)
+    out, err = read(name, "out"), read(name, "err")
+    t = re.search(r"Trained (\d+) iterations in ([\d.]+) s(?: \(([\d.]+) ms/iter\))?", out)
+    if rc != 0 or not t:
+        return None, f"failed (exit status {rc})"
+    n = int(t.group(1))
+    measured = float(t.group(3)) * n / 1e3 if t.group(3) else float(t.group(2))
+    # "Iteration K (R iter/s, Ls/D iters)": the interval ending at K. The first one or two
+    # include the first iterations' setup (cuDNN algorithm choice, allocations): skip them.
+    lines = [(int(k), float(l), int(d)) for k, l, d in re.findall(
+        r"Iteration (\d+) \([\d.e+-]+ iter/s, ([\d.e+-]+)s/(\d+) iters\)", err)]
+    steady_lines = [x for x in lines if x[0] >= 2 * x[2]]
+    if steady_lines:
+        steady = sum(x[1] for x in steady_lines) / sum(x[2] for x in steady_lines)
+    else:
+        steady = measured / n
+    total = measured + (target - n) * steady if n < target else measured
+    return total, (f"{n} iterations in {measured:.2f} s, steady {steady * 1e3:.3f} ms/iter"
+                   + (f" over {len(steady_lines)} display intervals" if steady_lines else ""))
+
+
+def crema_resnet(m):
+    name = f"crema_resnet_{m}"
+    rc, wall = status(name)
+    out = read(name, "out")
+    f = re.search(r"Average Forward pass: ([\d.]+) ms \(median ([\d.]+)\)", out)
+    if rc != 0 or not f:
+        return None, f"failed (exit status {rc})"
+    med, mean = float(f.group(2)), float(f.group(1))
+    return med * images / batch / 1e3, (f"forward median {med:.3f} ms/batch (mean {mean:.3f}), "
+                                        f"{env['RESNET_ITERS']} batches, synchronised per layer")
+
+
+def torch_run(task, m):
+    name = f"torch_{task}_{m}"
+    rc, wall = status(name)
+    try:
+        j = json.loads(read(name, "out").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None, f"failed (exit status {rc})", {}
+    if rc != 0:
+        return None, f"failed (exit status {rc})", {}
+    if task == "vgg":
+        d = (f"{j['iters']} iterations in {j['measured_s']:.2f} s ({j['warmup']} warm-up "
+             f"{j['warmup_s']:.2f} s), steady {j['steady_ms_per_iter']:.3f} ms/iter")
+    else:
+        d = f"forward {j['ms_per_batch']:.3f} ms/batch over {j['iters']} batches"
+        if "layer_sync_total_s" in j:
+            d += f"; synchronised after every layer: {j['layer_sync_ms_per_batch']:.3f} ms/batch"
+    return j["total_s"], d, j
+
+
+def fmt(x):
+    return "failed" if x is None else (f"{x:.3f}" if x < 10 else f"{x:.1f}")
+
+
+def ratio(a, b):
+    return "–" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+
+
+rows, details, meta = [], [], {}
+extrap = iters < target
+vgg_label = (f"VGG-CIFAR train, 10 epochs ({target} it, batch 64)"
+             + (f", from {iters} it" if extrap else ""))
+res_label = f"ResNet-50 features, {images} images (batch {batch})"
+synced = []
+for m in modes:
+    c, cd = crema_vgg(m)
+    t, td, j = torch_run("vgg", m)
+    meta = meta or j
+    rows.append((vgg_label, m, fmt(c), fmt(t), ratio(c, t)))
+    details.append(f"- VGG-CIFAR {m}: crema {cd}; PyTorch {td}")
+    c, cd = crema_resnet(m)
+    t, td, j = torch_run("resnet", m)
+    meta = meta or j
+    rows.append((res_label, m, fmt(c), fmt(t), ratio(c, t)))
+    details.append(f"- ResNet-50 {m}: crema {cd}; PyTorch {td}")
+    if j.get("layer_sync_total_s") is not None:
+        synced.append(f"{m} {ratio(c, j['layer_sync_total_s'])}")
+
+print("Details (crema's VGG time is `crema train`'s, its first iterations included; "
+      "PyTorch's likewise includes its warm-up):")
+print()
+for d in details:
+    print(d)
+if synced:
+    print()
+    print("`crema time` synchronises the device after every layer; against PyTorch run the same "
+          "way (torch.cuda.synchronize() after every module), ResNet-50 crema/PyTorch: "
+          + ", ".join(synced) + ".")
+print()
+if extrap:
+    print(f"VGG-CIFAR: {iters} iterations measured, the 10 epochs ({target} iterations) "
+          "extrapolated as measured time + remaining iterations x steady time per iteration "
+          "(ITERS=7813 measures them all).")
+print("Classic benchmark on a P100, for reference: VGG-CIFAR 10 epochs 51–93 s; ResNet-50 "
+      "features of 1000 images 1.6–7.9 s.")
+print()
+print("| task | mode | crema s | PyTorch s | ratio crema/PyTorch |")
+print("|---|---|---:|---:|---:|")
+for r in rows:
+    print("| " + " | ".join(r) + " |")
+if meta:
+    with open(os.path.join(work, "torch_meta"), "w") as f:
+        f.write(f"PyTorch {meta.get('torch')} (CUDA {meta.get('cuda')}, cuDNN {meta.get('cudnn')}, "
+                f"cudnn.benchmark on{', channels_last' if meta.get('channels_last') else ''}), "
+                f"device {meta.get('device_name')}")
+EOF
+
+{
+  echo
+  echo "## GPU benchmark $(date -u '+%Y-%m-%d %H:%M UTC') — $(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
+  echo
+  echo "Device: ${device_name}. $(cat "$work/torch_meta" 2>/dev/null || echo "PyTorch: no run succeeded")."
+  echo "crema ${git_rev}${git_dirty} (\`$crema\`). Modes: $MODES. Whole script: ${elapsed} s."
+  echo
+  cat "$work/report.md"
+} >"$work/section.md"
+
+[[ -n "${REPORT:-}" ]] && cp "$work/section.md" "$REPORT"
+cat "$work/section.md"
