@@ -16,6 +16,7 @@ std::atomic<bool> g_allow_cpu_fallback{false};
 // Per thread: multi-GPU training runs one solver per device, each on its own thread.
 thread_local int t_device_id = 0;
 thread_local int t_solver_rank = 0;
+thread_local bool t_loss_readback = true;
 
 // SplitMix64: a cheap, well-mixed 64-bit hash used to derive independent seeds.
 uint64_t splitmix64(uint64_t x) {
@@ -65,6 +66,9 @@ int Context::solver_count() { return g_solver_count.load(); }
 void Context::set_solver_count(int n) { g_solver_count = n; }
 int Context::solver_rank() { return t_solver_rank; }
 void Context::set_solver_rank(int r) { t_solver_rank = r; }
+
+bool Context::loss_readback() { return t_loss_readback; }
+void Context::set_loss_readback(bool on) { t_loss_readback = on; }
 
 bool Context::allow_cpu_fallback() { return g_allow_cpu_fallback.load(); }
 void Context::set_allow_cpu_fallback(bool allow) { g_allow_cpu_fallback = allow; }

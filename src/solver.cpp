@@ -320,10 +320,15 @@ void Solver::Step(int iters) {
                                       Context::solver_rank());
     net_->ClearParamDiffs();
     const bool loss_scaling = ResetOverflowFlag();
+    // On the GPU the loss is read back (a wait for the device) only when it is shown or
+    // averaged; other iterations queue their work without synchronising.
+    const bool read_loss = Context::mode() == Mode::CPU || display || average_loss > 1;
+    Context::set_loss_readback(read_loss);
     float loss = 0;
     for (int i = 0; i < p.iter_size(); ++i) loss += net_->ForwardBackward();
+    Context::set_loss_readback(true);
     loss /= p.iter_size();
-    UpdateSmoothedLoss(loss, start_iter, average_loss);
+    if (read_loss) UpdateSmoothedLoss(loss, start_iter, average_loss);
 
     if (display) {
       const double lapse = SecondsSince(iteration_timer_);

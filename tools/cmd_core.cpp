@@ -292,6 +292,56 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
+// Time stamps at layer boundaries: host clock readings on the CPU, CUDA events on the GPU
+// (recorded on the compute stream, read after Finish() waits for the last one).
+class LayerClock {
+ public:
+  LayerClock(bool gpu, int marks) : gpu_(gpu), host_(marks) {
+#ifdef CREMA_WITH_CUDA
+    if (gpu_) {
+      events_.resize(marks);
+      for (auto& event : events_) cudaEventCreate(&event);
+    }
+#endif
+  }
+  ~LayerClock() {
+#ifdef CREMA_WITH_CUDA
+    for (auto& event : events_) cudaEventDestroy(event);
+#endif
+  }
+  void Mark(int k) {
+#ifdef CREMA_WITH_CUDA
+    if (gpu_) {
+      cudaEventRecord(events_[k], cudaStreamLegacy);
+      return;
+    }
+#endif
+    host_[k] = std::chrono::steady_clock::now();
+  }
+  void Finish() {
+#ifdef CREMA_WITH_CUDA
+    if (gpu_) cudaDeviceSynchronize();
+#endif
+  }
+  double Between(int a, int b) const {
+#ifdef CREMA_WITH_CUDA
+    if (gpu_) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, events_[a], events_[b]);
+      return ms;
+    }
+#endif
+    return std::chrono::duration<double, std::milli>(host_[b] - host_[a]).count();
+  }
+
+ private:
+  bool gpu_;
+  std::vector<std::chrono::steady_clock::time_point> host_;
+#ifdef CREMA_WITH_CUDA
+  std::vector<cudaEvent_t> events_;
+#endif
+};
+
 int RunTime(const std::vector<std::string>& args) {
   require_flag(FLAGS_model, "model", "time");
   CREMA_REQUIRE(FLAGS_iterations > 0, "--iterations must be positive");
@@ -322,38 +372,50 @@ int RunTime(const std::vector<std::string>& args) {
     for (int i = num_layers - 1; i >= 0; --i)
       layers[i]->Backward(tops[i], need_backward[i], bottoms[i]);
 
+  // On the CPU each layer is timed with the host clock. On the GPU the layers only queue
+  // work, so each layer boundary records a CUDA event instead, and the host waits once per
+  // iteration: the per-layer times are the device's, and the launch overhead of one layer
+  // overlaps the kernels of the previous one, as in training.
   using clock = std::chrono::steady_clock;
-  // GPU kernels run asynchronously: wait for them before reading the clock.
+  const bool gpu = Context::mode() == Mode::GPU;
   auto ms_since = [](clock::time_point t) {
-#ifdef CREMA_WITH_CUDA
-    if (Context::mode() == Mode::GPU) cudaDeviceSynchronize();
-#endif
     return std::chrono::duration<double, std::milli>(clock::now() - t).count();
   };
+  LayerClock layer_clock(gpu, 2 * num_layers + 1);
   std::vector<std::vector<double>> forward_ms(num_layers), backward_ms(num_layers);
   std::vector<double> forward_total, backward_total, iteration_total;
   for (int it = 0; it < FLAGS_iterations; ++it) {
     const auto iteration_start = clock::now();
-    double forward_sum = 0, backward_sum = 0;
+    int mark = 0;
+    layer_clock.Mark(mark++);
     for (int i = 0; i < num_layers; ++i) {
-      const auto t = clock::now();
       layers[i]->Forward(bottoms[i], tops[i]);
-      forward_ms[i].push_back(ms_since(t));
-      forward_sum += forward_ms[i].back();
+      layer_clock.Mark(mark++);
     }
     if (do_backward) {
       for (int i = num_layers - 1; i >= 0; --i) {
-        const auto t = clock::now();
         // Every layer runs its backward, as Caffe's `time` does, so a deploy net (no loss)
         // still reports the cost of its parameter gradients.
         layers[i]->Backward(tops[i], need_backward[i], bottoms[i]);
-        backward_ms[i].push_back(ms_since(t));
+        layer_clock.Mark(mark++);
+      }
+    }
+    layer_clock.Finish();
+    iteration_total.push_back(gpu ? layer_clock.Between(0, mark - 1) : ms_since(iteration_start));
+    double forward_sum = 0, backward_sum = 0;
+    for (int i = 0; i < num_layers; ++i) {
+      forward_ms[i].push_back(layer_clock.Between(i, i + 1));
+      forward_sum += forward_ms[i].back();
+    }
+    if (do_backward) {
+      for (int k = 0; k < num_layers; ++k) {  // the k-th backward is layer num_layers-1-k
+        const int i = num_layers - 1 - k;
+        backward_ms[i].push_back(layer_clock.Between(num_layers + k, num_layers + k + 1));
         backward_sum += backward_ms[i].back();
       }
     }
     forward_total.push_back(forward_sum);
     backward_total.push_back(backward_sum);
-    iteration_total.push_back(ms_since(iteration_start));
   }
 
   // Table: per layer forward/backward ms (mean over iterations), FLOPs, GFLOP/s, share.

@@ -92,6 +92,12 @@ class Context {
   // True when crema was built with CUDA.
   static bool has_gpu_support();
 
+  // Whether Layer::Forward computes the loss value on the GPU (a device-to-host read that
+  // waits for the GPU). The solver turns it off for training iterations whose loss nobody
+  // reads, so an iteration runs without host synchronisation. Per thread; default on.
+  static bool loss_readback();
+  static void set_loss_readback(bool on);
+
   // GPU mode and a layer without GPU code: by default building the net fails, naming the
   // layers. With fallback allowed (crema --allow_cpu_fallback) such layers run their CPU code
   // in GPU mode, their blobs copied between host and device around them; the net logs
