@@ -11,25 +11,6 @@ namespace {
 
 constexpr int kReduceThreads = 256;  // threads of the per-channel blocks (a multiple of 32)
 
-// The sum of `v` over the thread block, returned to every thread. blockDim.x must be a
-// multiple of 32 (at most 1024), and every thread of the block must call it.
-__device__ double block_sum(double v) {
-  __shared__ double warp_sums[32];
-  __shared__ double total;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  __syncthreads();  // an earlier call's readers of warp_sums and total are done
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < static_cast<int>(blockDim.x >> 5) ? warp_sums[lane] : 0.0;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-    if (lane == 0) total = v;
-  }
-  __syncthreads();
-  return total;
-}
-
 // Index of element e (0 <= e < num * spatial) of channel c in an [N, C, spatial] array.
 __device__ __forceinline__ int64_t channel_element(int64_t e, int c, int channels, int spatial) {
   return (e / spatial * channels + c) * spatial + e % spatial;

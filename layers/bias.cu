@@ -12,23 +12,6 @@ namespace {
 
 constexpr int kReduceThreads = 256;  // a multiple of 32
 
-// Sum over the block (blockDim.x a multiple of 32); the result is valid in thread 0. Every
-// thread of the block must call it.
-__device__ float block_sum(float v) {
-  __shared__ float warp_sums[32];
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();  // a previous call may still be reading warp_sums
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  v = 0.f;
-  if (warp == 0) {
-    if (lane < static_cast<int>(blockDim.x >> 5)) v = warp_sums[lane];
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  }
-  return v;
-}
-
 // y = a[d] * x + b[d] (a or b null: 1 or 0), d = (i / inner) % dim; x and y may be the same
 // array; `copy` (may be null) gets x.
 __global__ void broadcast_apply(int64_t n, int dim, int inner, const float* x, const float* a,

@@ -20,25 +20,6 @@ int partial_blocks(int64_t n) {
       kMaxPartials, std::max<int64_t>(1, (n + kReduceThreads - 1) / kReduceThreads)));
 }
 
-// The sum of `v` over the thread block, returned to every thread. blockDim.x must be a
-// multiple of 32 (at most 1024), and every thread of the block must call it.
-__device__ double block_sum(double v) {
-  __shared__ double warp_sums[32];
-  __shared__ double total;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  __syncthreads();  // an earlier call's readers of warp_sums and total are done
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < static_cast<int>(blockDim.x >> 5) ? warp_sums[lane] : 0.0;
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-    if (lane == 0) total = v;
-  }
-  __syncthreads();
-  return total;
-}
-
 // h = max(0, 1 + t), t = -x at the label and x elsewhere; partial[block] = the block's sum
 // of h (L1) or h^2 (L2). Labels are in range (checked on the host).
 __global__ void hinge_forward(int64_t n, const float* __restrict__ x,

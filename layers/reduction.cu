@@ -26,28 +26,6 @@ __device__ float term(Op op, float v) {
   }
 }
 
-__device__ float warp_sum(float v) {
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
-  return v;  // valid in lane 0
-}
-
-// Sum over the block (blockDim.x a multiple of 32); the result is valid in thread 0. Every
-// thread of the block must call it.
-__device__ float block_sum(float v) {
-  __shared__ float warp_sums[32];
-  v = warp_sum(v);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  __syncthreads();  // a previous call may still be reading warp_sums
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  v = 0.f;
-  if (warp == 0) {
-    if (lane < static_cast<int>(blockDim.x >> 5)) v = warp_sums[lane];
-    v = warp_sum(v);
-  }
-  return v;
-}
-
 // One warp per row (the row loop is uniform across each warp).
 __global__ void reduction_forward_warp(int num, int dim, Op op, float coeff,
                                        const float* __restrict__ x, float* __restrict__ y) {

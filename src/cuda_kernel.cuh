@@ -22,3 +22,35 @@
       ::crema::cuda_check_launch(#kernel);                                                      \
     }                                                                                           \
   } while (0)
+
+namespace crema {
+
+// Sum of v over the 32 lanes of a warp; the result is valid in lane 0.
+template <typename T>
+__device__ T warp_sum(T v) {
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_down_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+// Sum of v over the thread block (blockDim.x a multiple of 32, at most 1024), returned to
+// every thread. Every thread of the block must call it; consecutive calls are safe (the
+// leading barrier waits for the readers of the previous call's shared memory).
+template <typename T>
+__device__ T block_sum(T v) {
+  __shared__ T warp_sums[32];
+  __shared__ T total;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) warp_sums[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = lane < static_cast<int>(blockDim.x >> 5) ? warp_sums[lane] : T(0);
+    v = warp_sum(v);
+    if (lane == 0) total = v;
+  }
+  __syncthreads();
+  return total;
+}
+
+}  // namespace crema
