@@ -95,8 +95,8 @@ void ConvolutionLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>&
       void* dw16 = gpu_buffer_16(&dw16_, blobs_[0]->count());
       gpu_round_16(math, bottom[i]->count(), bottom[i]->gpu_data(), 1.f, x16, overflow);
       cudnn_->BackwardFilter(x16, dy16, dw16, /*accumulate=*/false);
-      gpu_widen_16(math, blobs_[0]->count(), dw16, 1.f / scale, true,
-                   blobs_[0]->mutable_gpu_diff(), overflow);
+      gpu_widen_16(math, blobs_[0]->count(), dw16, 1.f / scale, true, blobs_[0]->mutable_gpu_diff(),
+                   overflow);
     }
     if (propagate_down[i]) {
       void* dx16 = gpu_buffer_16(&dx16_, bottom[i]->count());

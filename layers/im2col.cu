@@ -80,7 +80,8 @@ Im2colLayer::Geometry Im2colLayer::GpuGeometry() const {
     g.pad[a] = pad_[a];
     g.stride[a] = stride_[a];
     g.dilation[a] = dilation_[a];
-    g.out[a] = (in_spatial_[a] + 2 * pad_[a] - (dilation_[a] * (kernel_[a] - 1) + 1)) / stride_[a] + 1;
+    g.out[a] =
+        (in_spatial_[a] + 2 * pad_[a] - (dilation_[a] * (kernel_[a] - 1) + 1)) / stride_[a] + 1;
     g.kernel_count *= kernel_[a];
     g.out_count *= g.out[a];
     g.image_count *= in_spatial_[a];

@@ -74,8 +74,8 @@ void InnerProductLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>
   if (propagate_down[0]) {
     const float* w = blobs_[0]->gpu_data();
     float* dx = bottom[0]->mutable_gpu_diff();
-    gpu_gemm_math(math, Trans::No, transpose_ ? Trans::Yes : Trans::No, M_, K_, N_, 1.f, dy, w,
-                  0.f, dx);
+    gpu_gemm_math(math, Trans::No, transpose_ ? Trans::Yes : Trans::No, M_, K_, N_, 1.f, dy, w, 0.f,
+                  dx);
   }
 }
 

@@ -32,14 +32,13 @@ cudaDataType_t data_type_16(Precision precision) {
 
 // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T (as in gpu_gemm).
 void gemm_ex(cublasComputeType_t compute, cudaDataType_t ab_type, Trans trans_a, Trans trans_b,
-             int M, int N, int K, float alpha, const void* A, const void* B, float beta,
-             float* C, const char* what) {
+             int M, int N, int K, float alpha, const void* A, const void* B, float beta, float* C,
+             const char* what) {
   if (M <= 0 || N <= 0) return;
   const int lda = trans_a == Trans::No ? K : M;
   const int ldb = trans_b == Trans::No ? N : K;
-  check_cublas(cublasGemmEx(handle(), op(trans_b), op(trans_a), N, M, K, &alpha, B, ab_type, ldb,
-                            A, ab_type, lda, &beta, C, CUDA_R_32F, N, compute,
-                            CUBLAS_GEMM_DEFAULT),
+  check_cublas(cublasGemmEx(handle(), op(trans_b), op(trans_a), N, M, K, &alpha, B, ab_type, ldb, A,
+                            ab_type, lda, &beta, C, CUDA_R_32F, N, compute, CUBLAS_GEMM_DEFAULT),
                what);
 }
 
@@ -102,8 +101,8 @@ void gpu_gemm_math(Precision precision, Trans trans_a, Trans trans_b, int M, int
 
 void gpu_gemm_16(Precision precision, Trans trans_a, Trans trans_b, int M, int N, int K,
                  float alpha, const void* A, const void* B, float beta, float* C) {
-  gemm_ex(CUBLAS_COMPUTE_32F, data_type_16(precision), trans_a, trans_b, M, N, K, alpha, A, B,
-          beta, C, "cublasGemmEx (16-bit inputs)");
+  gemm_ex(CUBLAS_COMPUTE_32F, data_type_16(precision), trans_a, trans_b, M, N, K, alpha, A, B, beta,
+          C, "cublasGemmEx (16-bit inputs)");
 }
 
 void gpu_round_16(Precision precision, int64_t n, const float* x, float scale, void* y16,

@@ -20,11 +20,13 @@ namespace crema {
 namespace {
 
 void check_nccl(ncclResult_t result, const char* what) {
-  if (result != ncclSuccess) CREMA_THROW("NCCL error in " << what << ": " << ncclGetErrorString(result));
+  if (result != ncclSuccess)
+    CREMA_THROW("NCCL error in " << what << ": " << ncclGetErrorString(result));
 }
 
 void check_cuda_call(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) CREMA_THROW("CUDA error in " << what << ": " << cudaGetErrorString(status));
+  if (status != cudaSuccess)
+    CREMA_THROW("CUDA error in " << what << ": " << cudaGetErrorString(status));
 }
 
 class NcclCommunicator : public Communicator {

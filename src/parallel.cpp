@@ -135,8 +135,7 @@ class GradientExchange : public Solver::Callback {
     }
     // With iter_size > 1 the gradients of several passes accumulate first.
     overlap_ = solver->param().iter_size() == 1;
-    if (overlap_)
-      net.add_after_backward([this](int layer) { ExchangeLayer(layer); });
+    if (overlap_) net.add_after_backward([this](int layer) { ExchangeLayer(layer); });
   }
 
   void on_start() override {}
@@ -173,7 +172,8 @@ class GradientExchange : public Solver::Callback {
   void ExchangeLayer(int layer) {
     auto it = by_layer_.find(layer);
     if (it == by_layer_.end()) return;
-    for (Blob* blob : it->second) comm_->AllReduceSum(diff_of(blob, comm_->on_device()), blob->count());
+    for (Blob* blob : it->second)
+      comm_->AllReduceSum(diff_of(blob, comm_->on_device()), blob->count());
   }
 
   Solver* solver_;

@@ -15,7 +15,8 @@ namespace crema {
 namespace {
 #ifdef CREMA_WITH_CUDA
 void check(cudaError_t status, const char* what) {
-  if (status != cudaSuccess) CREMA_THROW("CUDA error in " << what << ": " << cudaGetErrorString(status));
+  if (status != cudaSuccess)
+    CREMA_THROW("CUDA error in " << what << ": " << cudaGetErrorString(status));
 }
 #endif
 }  // namespace

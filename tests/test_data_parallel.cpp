@@ -51,7 +51,8 @@ pb::SolverParameter MakeSolver(const std::string& db, int batch, int iter_size, 
     name: "dp"
     layer { name: "data" type: "Data" top: "data" top: "label"
             transform_param { scale: 0.00390625 }
-            data_param { source: ")" + db + R"(" batch_size: )" + std::to_string(batch) + R"( } }
+            data_param { source: ")" +
+                          db + R"(" batch_size: )" + std::to_string(batch) + R"( } }
     layer { name: "ip1" type: "InnerProduct" bottom: "data" top: "ip1"
             inner_product_param { num_output: 8 weight_filler { type: "xavier" }
                                   bias_filler { type: "constant" value: 0.1 } } }
@@ -61,12 +62,13 @@ pb::SolverParameter MakeSolver(const std::string& db, int batch, int iter_size, 
     layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }
   )";
   pb::SolverParameter param;
-  ReadProtoFromTextString("base_lr: 0.5 momentum: 0.9 weight_decay: 0.001 lr_policy: 'fixed' "
-                          "display: 0 snapshot_after_train: false random_seed: 11 "
-                          "snapshot_prefix: '" + prefix + "' max_iter: " +
-                              std::to_string(max_iter) + " iter_size: " +
-                              std::to_string(iter_size),
-                          &param, "solver");
+  ReadProtoFromTextString(
+      "base_lr: 0.5 momentum: 0.9 weight_decay: 0.001 lr_policy: 'fixed' "
+      "display: 0 snapshot_after_train: false random_seed: 11 "
+      "snapshot_prefix: '" +
+          prefix + "' max_iter: " + std::to_string(max_iter) +
+          " iter_size: " + std::to_string(iter_size),
+      &param, "solver");
   ReadProtoFromTextString(net, param.mutable_net_param(), "net");
   return param;
 }
@@ -127,9 +129,8 @@ TEST_F(DataParallel, RootStopReachesEverySolver) {
   options.cpu_solvers = 2;
   int polls = 0;
   options.setup_root = [&polls](Solver& root) {
-    root.SetActionFunction([&polls] {
-      return ++polls == 3 ? SolverAction::STOP : SolverAction::NONE;
-    });
+    root.SetActionFunction(
+        [&polls] { return ++polls == 3 ? SolverAction::STOP : SolverAction::NONE; });
   };
   std::unique_ptr<Solver> root =
       TrainDataParallel(MakeSolver(db, 4, 1, 50, dir.path() + "/s"), options);
@@ -141,8 +142,7 @@ TEST_F(DataParallel, UserErrorsWhileBuildingAreErrors) {
   DataParallelOptions options;
   options.cpu_solvers = 2;
   testing::TempDir dir;
-  EXPECT_THROW(TrainDataParallel(MakeSolver(dir.path() + "/missing_db", 4, 1, 5,
-                                            dir.path() + "/s"),
+  EXPECT_THROW(TrainDataParallel(MakeSolver(dir.path() + "/missing_db", 4, 1, 5, dir.path() + "/s"),
                                  options),
                Error);
   EXPECT_EQ(Context::solver_count(), 1);

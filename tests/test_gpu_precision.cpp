@@ -29,8 +29,8 @@ double relative_error(const Blob& cpu, const Blob& gpu, bool diff) {
 
 // Runs `text` forward and backward in fp32 on the CPU and in `precision` on the GPU from
 // the same inputs, parameters and top gradients, and compares with `tolerance`.
-void ComparePrecision(const std::string& text, const std::vector<int>& shape,
-                      Precision precision, double tolerance, float loss_scale = 1024.f) {
+void ComparePrecision(const std::string& text, const std::vector<int>& shape, Precision precision,
+                      double tolerance, float loss_scale = 1024.f) {
   struct Run {
     std::shared_ptr<Layer> layer;
     Blob bottom_blob, top_blob;
@@ -146,9 +146,10 @@ TEST_F(GpuSolver, Fp16OverflowSkipsUpdateAndHalvesScale) {
             loss_weight: 100 }
   )";
   pb::SolverParameter param;
-  ReadProtoFromTextString("base_lr: 0.001 lr_policy: 'fixed' max_iter: 10 display: 0 "
-                          "snapshot_after_train: false random_seed: 3 solver_mode: GPU",
-                          &param, "solver");
+  ReadProtoFromTextString(
+      "base_lr: 0.001 lr_policy: 'fixed' max_iter: 10 display: 0 "
+      "snapshot_after_train: false random_seed: 3 solver_mode: GPU",
+      &param, "solver");
   ReadProtoFromTextString(net, param.mutable_net_param(), "net");
   Context::set_mode(Mode::GPU);
   std::unique_ptr<Solver> solver(CreateSolver(param));

@@ -32,7 +32,8 @@ void WriteBars(const std::string& path, int n, uint32_t seed) {
     std::string pixels(28 * 28, '\0');
     for (int y = 0; y < 28; ++y)
       for (int x = 0; x < 28; ++x) {
-        const float d = std::fabs(-(x - cx) * std::sin(angle) + (y - cy) * std::cos(angle) - offset);
+        const float d =
+            std::fabs(-(x - cx) * std::sin(angle) + (y - cy) * std::cos(angle) - offset);
         const float v = 220.f * std::exp(-d * d / 4.f) + 20.f + noise(rng);
         pixels[y * 28 + x] = static_cast<char>(std::min(255.f, std::max(0.f, v)));
       }
@@ -63,11 +64,13 @@ pb::SolverParameter LeNetSolver(const std::string& dir, const std::string& preci
   replace("data/fashion_mnist/fashion_train_lmdb", dir + "/train");
   replace("data/fashion_mnist/fashion_test_lmdb", dir + "/test");
   pb::SolverParameter param;
-  ReadProtoFromTextString("test_iter: 10 test_interval: 200 base_lr: 0.01 momentum: 0.9 "
-                          "weight_decay: 0.0005 lr_policy: 'inv' gamma: 0.0001 power: 0.75 "
-                          "display: 0 max_iter: 200 snapshot_after_train: false "
-                          "random_seed: 1701 snapshot_prefix: '" + dir + "/lenet'",
-                          &param, "solver");
+  ReadProtoFromTextString(
+      "test_iter: 10 test_interval: 200 base_lr: 0.01 momentum: 0.9 "
+      "weight_decay: 0.0005 lr_policy: 'inv' gamma: 0.0001 power: 0.75 "
+      "display: 0 max_iter: 200 snapshot_after_train: false "
+      "random_seed: 1701 snapshot_prefix: '" +
+          dir + "/lenet'",
+      &param, "solver");
   ReadProtoFromTextString(precision + net, param.mutable_net_param(), "lenet");
   return param;
 }
@@ -95,8 +98,7 @@ TEST_F(GpuSolver, LeNetOnGpuReachesCpuAccuracy) {
   EXPECT_NEAR(gpu, cpu, 0.005f);
   for (const char* precision : {"TF32", "FP16", "BF16"}) {
     const float mixed = TrainAndTest(
-        LeNetSolver(dir.path(), std::string("precision { math: ") + precision + " }\n"),
-        Mode::GPU);
+        LeNetSolver(dir.path(), std::string("precision { math: ") + precision + " }\n"), Mode::GPU);
     std::printf("LeNet test accuracy, GPU %s: %.4f\n", precision, mixed);
     EXPECT_NEAR(mixed, cpu, 0.02f) << precision;
   }

@@ -39,7 +39,8 @@ DEFINE_int32(iterations, 50, "test/time: number of iterations");
 DEFINE_bool(allow_cpu_fallback, false,
             "GPU mode: run layers that have no GPU code on the CPU (logged) instead of "
             "refusing to build the net");
-DEFINE_string(sigint_effect, "stop", "what SIGINT (Ctrl-C) does while training: stop|snapshot|none");
+DEFINE_string(sigint_effect, "stop",
+              "what SIGINT (Ctrl-C) does while training: stop|snapshot|none");
 DEFINE_string(sighup_effect, "snapshot", "what SIGHUP does while training: stop|snapshot|none");
 
 namespace crema {
@@ -91,8 +92,8 @@ Phase parse_phase(const std::string& flag, Phase fallback) {
 }
 
 void require_flag(const std::string& value, const char* flag, const char* command) {
-  CREMA_REQUIRE(!value.empty(), "crema " << command << " needs --" << flag
-                                         << " (see `crema " << command << " --help`)");
+  CREMA_REQUIRE(!value.empty(), "crema " << command << " needs --" << flag << " (see `crema "
+                                         << command << " --help`)");
 }
 
 // Selects CPU or one GPU for a single-device command.
@@ -102,8 +103,7 @@ void select_device(const std::vector<int>& gpus) {
     Context::set_mode(Mode::CPU);
     return;
   }
-  CREMA_REQUIRE(gpus.size() == 1, "this command runs on one device; got --gpu="
-                                      << FLAGS_gpu);
+  CREMA_REQUIRE(gpus.size() == 1, "this command runs on one device; got --gpu=" << FLAGS_gpu);
 #ifdef CREMA_WITH_CUDA
   cudaSetDevice(gpus[0]);
 #endif
@@ -143,8 +143,7 @@ int RunTrain(const std::vector<std::string>& args) {
   } else {
     select_device(gpus);
   }
-  solver_param.set_solver_mode(gpus.empty() ? pb::SolverParameter::CPU
-                                            : pb::SolverParameter::GPU);
+  solver_param.set_solver_mode(gpus.empty() ? pb::SolverParameter::CPU : pb::SolverParameter::GPU);
   if (!gpus.empty()) solver_param.set_device_id(gpus[0]);
 
   SignalHandler signals(FLAGS_sigint_effect, FLAGS_sighup_effect);
@@ -190,29 +189,31 @@ int RunTrain(const std::vector<std::string>& args) {
   // A short summary on stdout: what a user running the main job wants to read.
   std::cout << "Trained " << solver->iter() << " iterations in " << std::fixed
             << std::setprecision(1) << seconds << " s";
-  if (solver->iter() > 0) std::cout << " (" << std::setprecision(2) << 1000.0 * seconds / solver->iter() << " ms/iter)";
+  if (solver->iter() > 0)
+    std::cout << " (" << std::setprecision(2) << 1000.0 * seconds / solver->iter() << " ms/iter)";
   std::cout << "\n";
   const auto& scores = solver->last_test_scores();
   for (size_t n = 0; n < scores.size(); ++n)
     for (const auto& [name, value] : scores[n])
-      std::cout << "Final test net #" << n << ": " << name << " = " << std::setprecision(4)
-                << value << "\n";
+      std::cout << "Final test net #" << n << ": " << name << " = " << std::setprecision(4) << value
+                << "\n";
   return 0;
 }
 
-REGISTER_COMMAND("train", "train or fine-tune a net from a solver prototxt",
-                 "crema train --solver S.prototxt [--weights W.caffemodel[,W2...] | --snapshot "
-                 "S.solverstate] [--gpu ID | ID,ID... | all] [--level N] [--stage a,b]\n"
-                 "            [--sigint_effect stop|snapshot|none] [--sighup_effect "
-                 "stop|snapshot|none] [--threads N]\n\n"
-                 "Trains the net of the solver. --weights copies matching layers (by name) "
-                 "from trained models before training (fine-tuning);\n--snapshot resumes "
-                 "exactly where a .solverstate left off. Ctrl-C snapshots and stops; SIGHUP "
-                 "snapshots and continues.\nSeveral GPUs (--gpu 0,1 or --gpu all) train data-parallel "
-                 "with NCCL: each GPU runs the net's batch, gradients are averaged, so one "
-                 "iteration sees N batches.\n--allow_cpu_fallback runs layers without GPU code "
-                 "on the CPU instead of refusing the net.",
-                 RunTrain);
+REGISTER_COMMAND(
+    "train", "train or fine-tune a net from a solver prototxt",
+    "crema train --solver S.prototxt [--weights W.caffemodel[,W2...] | --snapshot "
+    "S.solverstate] [--gpu ID | ID,ID... | all] [--level N] [--stage a,b]\n"
+    "            [--sigint_effect stop|snapshot|none] [--sighup_effect "
+    "stop|snapshot|none] [--threads N]\n\n"
+    "Trains the net of the solver. --weights copies matching layers (by name) "
+    "from trained models before training (fine-tuning);\n--snapshot resumes "
+    "exactly where a .solverstate left off. Ctrl-C snapshots and stops; SIGHUP "
+    "snapshots and continues.\nSeveral GPUs (--gpu 0,1 or --gpu all) train data-parallel "
+    "with NCCL: each GPU runs the net's batch, gradients are averaged, so one "
+    "iteration sees N batches.\n--allow_cpu_fallback runs layers without GPU code "
+    "on the CPU instead of refusing the net.",
+    RunTrain);
 
 // ----------------------------------------------------------------------------------------
 int RunTest(const std::vector<std::string>& args) {
@@ -220,8 +221,7 @@ int RunTest(const std::vector<std::string>& args) {
   require_flag(FLAGS_weights, "weights", "test");
   select_device(parse_gpu_ids(FLAGS_gpu));
   CREMA_REQUIRE(FLAGS_iterations > 0, "--iterations must be positive");
-  Net net(FLAGS_model, parse_phase(FLAGS_phase, Phase::TEST), FLAGS_level,
-          split(FLAGS_stage, ','));
+  Net net(FLAGS_model, parse_phase(FLAGS_phase, Phase::TEST), FLAGS_level, split(FLAGS_stage, ','));
   net.CopyTrainedLayersFrom(FLAGS_weights);
   LOG(INFO) << "Running for " << FLAGS_iterations << " iterations.";
 
@@ -242,8 +242,8 @@ int RunTest(const std::vector<std::string>& args) {
         } else {
           scores[index] += values[k];
         }
-        LOG(INFO) << "Batch " << i << ", "
-                  << net.blob_names()[net.output_blob_indices()[j]] << " = " << values[k];
+        LOG(INFO) << "Batch " << i << ", " << net.blob_names()[net.output_blob_indices()[j]]
+                  << " = " << values[k];
       }
     }
   }
@@ -450,14 +450,13 @@ int RunTime(const std::vector<std::string>& args) {
     const double layer_flops = flops[i] * passes;
     const double gflops = total > 0 ? layer_flops / (total * 1e6) : 0;
     table << std::left << std::setw(24) << net.layer_names()[i] << std::setw(16)
-          << layers[i]->type() << std::right << std::setprecision(3) << std::setw(12)
-          << fwd_mean[i] << std::setw(12) << bwd_mean[i] << std::setprecision(1) << std::setw(12)
-          << flops[i] / 1e6 << std::setw(12) << (flops[i] > 0 ? gflops : 0.0) << std::setw(8)
+          << layers[i]->type() << std::right << std::setprecision(3) << std::setw(12) << fwd_mean[i]
+          << std::setw(12) << bwd_mean[i] << std::setprecision(1) << std::setw(12) << flops[i] / 1e6
+          << std::setw(12) << (flops[i] > 0 ? gflops : 0.0) << std::setw(8)
           << (total_mean > 0 ? 100.0 * total / total_mean : 0.0) << "%\n";
     LOG(INFO) << std::setw(24) << net.layer_names()[i] << "\tforward: " << fwd_mean[i] << " ms.";
     if (do_backward)
-      LOG(INFO) << std::setw(24) << net.layer_names()[i] << "\tbackward: " << bwd_mean[i]
-                << " ms.";
+      LOG(INFO) << std::setw(24) << net.layer_names()[i] << "\tbackward: " << bwd_mean[i] << " ms.";
   }
   auto mean = [](const std::vector<double>& v) {
     double s = 0;

@@ -3,9 +3,9 @@
 // every build; the device side (16-bit conversions, GEMMs with 16-bit inputs) is in
 // src/mixed_precision.cuh.
 //
-// Only Convolution and InnerProduct change their math (Deconvolution follows TF32 only); blobs, every other
-// layer, the master weights and the solver stay fp32. In FP16 the gradients *inside* those
-// layers are computed times the loss scale S: the top gradient is multiplied by S as it is
+// Only Convolution and InnerProduct change their math (Deconvolution follows TF32 only); blobs,
+// every other layer, the master weights and the solver stay fp32. In FP16 the gradients *inside*
+// those layers are computed times the loss scale S: the top gradient is multiplied by S as it is
 // rounded to fp16, and the fp16 products are divided by S as they return to fp32. By
 // linearity this is the same as scaling the loss by S, with the scaling applied only where
 // fp16 could underflow. A non-finite value seen at a conversion raises the net's overflow
@@ -25,7 +25,9 @@ enum class Precision { FP32, TF32, FP16, BF16 };
 // "FP32", "TF32", "FP16", "BF16".
 const char* PrecisionName(Precision precision);
 // The 16-bit formats: inputs rounded to half or bfloat16.
-inline bool IsHalfPrecision(Precision p) { return p == Precision::FP16 || p == Precision::BF16; }
+inline bool IsHalfPrecision(Precision p) {
+  return p == Precision::FP16 || p == Precision::BF16;
+}
 
 class LossScaler {
  public:
