@@ -5,6 +5,7 @@
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
+#include "layers/engines.hpp"
 
 namespace crema {
 
@@ -58,6 +59,7 @@ void ELULayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propaga
   });
 }
 
-REGISTER_LAYER_CLASS(ELU);
+// Engine choice (crema's kernels or cuDNN) lives in layers/engines.cpp.
+REGISTER_LAYER_CREATOR(ELU, CreateELULayer);
 
 }  // namespace crema

@@ -23,7 +23,7 @@ class ELULayer : public NeuronLayer {
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
 
- private:
+ protected:  // read by the cuDNN engine (layers/cudnn_layers.hpp)
   bool NeedsCopy(const BlobVec& bottom, const BlobVec& top) const {
     return top[0] == bottom[0] && alpha_ < 0.f;
   }

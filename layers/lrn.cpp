@@ -8,6 +8,7 @@
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
+#include "layers/engines.hpp"
 
 namespace crema {
 
@@ -204,6 +205,7 @@ void LRNLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propaga
   }
 }
 
-REGISTER_LAYER_CLASS(LRN);
+// Engine choice (crema's kernels or cuDNN) lives in layers/engines.cpp.
+REGISTER_LAYER_CREATOR(LRN, CreateLRNLayer);
 
 }  // namespace crema

@@ -37,7 +37,7 @@ class LRNLayer : public Layer {
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
 
- private:
+ protected:  // read by the cuDNN engine (layers/cudnn_layers.hpp)
   bool within_channel_ = false;
   int size_ = 5;
   float alpha_ = 1.f, beta_ = 0.75f, k_ = 1.f;

@@ -8,6 +8,7 @@
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
+#include "layers/engines.hpp"
 
 namespace crema {
 
@@ -279,6 +280,7 @@ void PoolingLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
   });
 }
 
-REGISTER_LAYER_CLASS(Pooling);
+// Engine choice (crema's kernels or cuDNN) lives in layers/engines.cpp.
+REGISTER_LAYER_CREATOR(Pooling, CreatePoolingLayer);
 
 }  // namespace crema

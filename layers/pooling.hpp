@@ -44,7 +44,7 @@ class PoolingLayer : public Layer {
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
 
- private:
+ protected:  // read by the cuDNN engine (layers/cudnn_layers.hpp)
   Method method_ = Method::MAX;
   bool global_pooling_ = false;
   bool ceil_mode_ = true;

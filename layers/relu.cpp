@@ -3,6 +3,7 @@
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
+#include "layers/engines.hpp"
 
 namespace crema {
 
@@ -36,6 +37,7 @@ void ReLULayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propag
   });
 }
 
-REGISTER_LAYER_CLASS(ReLU);
+// Engine choice (crema's kernels or cuDNN) lives in layers/engines.cpp.
+REGISTER_LAYER_CREATOR(ReLU, CreateReLULayer);
 
 }  // namespace crema

@@ -21,7 +21,7 @@ class ReLULayer : public NeuronLayer {
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
 
- private:
+ protected:  // read by the cuDNN engine (layers/cudnn_layers.hpp)
   float negative_slope_ = 0.f;
 
 #ifdef CREMA_WITH_CUDA

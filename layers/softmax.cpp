@@ -6,6 +6,7 @@
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
+#include "layers/engines.hpp"
 
 namespace crema {
 
@@ -118,6 +119,7 @@ void SoftmaxLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
                      bottom[0]->mutable_cpu_diff(), scratch_.mutable_cpu_data());
 }
 
-REGISTER_LAYER_CLASS(Softmax);
+// Engine choice (crema's kernels or cuDNN) lives in layers/engines.cpp.
+REGISTER_LAYER_CREATOR(Softmax, CreateSoftmaxLayer);
 
 }  // namespace crema

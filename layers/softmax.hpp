@@ -38,7 +38,7 @@ class SoftmaxLayer : public Layer {
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
 
- private:
+ protected:  // read by the cuDNN engine (layers/cudnn_layers.hpp)
   int axis_param_ = 1;
   int outer_ = 0, channels_ = 0, inner_ = 0;
   Blob scratch_;  // outer x inner: per-position max, then sum / dot product

@@ -5,6 +5,7 @@
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
+#include "layers/engines.hpp"
 
 namespace crema {
 
@@ -54,6 +55,7 @@ void SwishLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propa
   });
 }
 
-REGISTER_LAYER_CLASS(Swish);
+// Engine choice (crema's kernels or cuDNN) lives in layers/engines.cpp.
+REGISTER_LAYER_CREATOR(Swish, CreateSwishLayer);
 
 }  // namespace crema

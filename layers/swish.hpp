@@ -20,7 +20,7 @@ class SwishLayer : public NeuronLayer {
   void Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
 
- private:
+ protected:  // read by the cuDNN engine (layers/cudnn_layers.hpp)
   float beta_ = 1.f;
   Blob sigmoid_;  // s = sigmoid(beta * x), same shape as x
 

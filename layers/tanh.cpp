@@ -5,6 +5,7 @@
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
+#include "layers/engines.hpp"
 
 namespace crema {
 
@@ -27,6 +28,7 @@ void TanHLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propag
   });
 }
 
-REGISTER_LAYER_CLASS(TanH);
+// Engine choice (crema's kernels or cuDNN) lives in layers/engines.cpp.
+REGISTER_LAYER_CREATOR(TanH, CreateTanHLayer);
 
 }  // namespace crema

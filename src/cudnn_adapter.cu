@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -26,7 +27,8 @@ std::string ConvShape::ToString() const {
     out << " " << name;
     for (size_t i = 0; i < v.size(); ++i) out << (i ? "x" : " ") << v[i];
   };
-  out << PrecisionName(precision) << " n " << num << " c " << channels << " o " << num_output << " g " << groups;
+  out << PrecisionName(precision) << " n " << num << " c " << channels << " o " << num_output
+      << " g " << groups;
   list("in", input);
   list("out", output);
   list("k", kernel);
@@ -187,8 +189,8 @@ struct ConvolutionOp::Impl {
       strides[i] = stride;
       stride *= dims[i];
     }
-    check(cudnnSetTensorNdDescriptor(desc, type, static_cast<int>(dims.size()),
-                                     dims.data(), strides.data()),
+    check(cudnnSetTensorNdDescriptor(desc, type, static_cast<int>(dims.size()), dims.data(),
+                                     strides.data()),
           "cudnnSetTensorNdDescriptor");
   }
 
@@ -219,8 +221,8 @@ struct ConvolutionOp::Impl {
     set_tensor(y, ydims, type);
     set_tensor(y32, ydims);
     set_tensor(bias, bdims);
-    check(cudnnSetFilterNdDescriptor(w, type, CUDNN_TENSOR_NCHW,
-                                     static_cast<int>(wdims.size()), wdims.data()),
+    check(cudnnSetFilterNdDescriptor(w, type, CUDNN_TENSOR_NCHW, static_cast<int>(wdims.size()),
+                                     wdims.data()),
           "cudnnSetFilterNdDescriptor");
     check(cudnnSetConvolutionNdDescriptor(conv, nd, pad.data(), stride.data(), dil.data(),
                                           CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
@@ -246,8 +248,7 @@ struct ConvolutionOp::Impl {
     // Reduced precisions give up bit-exactness with the CPU anyway: FFT and Winograd
     // algorithms are allowed for them (still deterministic ones only).
     const bool fast = s.precision != Precision::FP32 || env_flag("CREMA_CUDNN_FAST_ALGOS");
-    key << "dev " << device << " " << s.ToString() << (tf32 ? " tf32" : "")
-        << (fast ? " fast" : "")
+    key << "dev " << device << " " << s.ToString() << (tf32 ? " tf32" : "") << (fast ? " fast" : "")
         << (env_flag("CREMA_CUDNN_NONDETERMINISTIC") ? " nondet" : "") << " ws "
         << workspace_limit();
     {
@@ -410,6 +411,228 @@ std::string ConvolutionOp::Description() const {
   return out.str();
 }
 
+// ---------------------------------------------------------------------------------------
+// Pooling, softmax, activations, LRN (fp32).
+
+namespace {
+
+void set_4d(cudnnTensorDescriptor_t desc, int n, int c, int h, int w) {
+  check(cudnnSetTensor4dDescriptor(desc, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w),
+        "cudnnSetTensor4dDescriptor");
+}
+
+// One NCHW fp32 tensor descriptor, destroyed with its owner.
+struct Tensor {
+  cudnnTensorDescriptor_t desc = nullptr;
+  Tensor() { check(cudnnCreateTensorDescriptor(&desc), "cudnnCreateTensorDescriptor"); }
+  ~Tensor() { cudnnDestroyTensorDescriptor(desc); }
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+};
+
+const float kOne = 1.f, kZero = 0.f;
+
+}  // namespace
+
+struct PoolingOp::Impl {
+  Tensor x, y;
+  cudnnPoolingDescriptor_t pool = nullptr;
+  Impl() { check(cudnnCreatePoolingDescriptor(&pool), "cudnnCreatePoolingDescriptor"); }
+  ~Impl() { cudnnDestroyPoolingDescriptor(pool); }
+};
+
+PoolingOp::PoolingOp() = default;
+PoolingOp::~PoolingOp() = default;
+
+void PoolingOp::Setup(const PoolShape& s) {
+  if (configured_ && s == shape_) return;
+  configured_ = false;
+  if (!impl_) impl_.reset(new Impl);
+  set_4d(impl_->x.desc, s.num, s.channels, s.height, s.width);
+  set_4d(impl_->y.desc, s.num, s.channels, s.pooled_h, s.pooled_w);
+  check(cudnnSetPooling2dDescriptor(
+            impl_->pool,
+            s.max ? CUDNN_POOLING_MAX_DETERMINISTIC : CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING,
+            CUDNN_NOT_PROPAGATE_NAN, s.kernel_h, s.kernel_w, s.pad_h, s.pad_w, s.stride_h,
+            s.stride_w),
+        "cudnnSetPooling2dDescriptor");
+  int n = 0, c = 0, h = 0, w = 0;
+  check(cudnnGetPooling2dForwardOutputDim(impl_->pool, impl_->x.desc, &n, &c, &h, &w),
+        "cudnnGetPooling2dForwardOutputDim");
+  CHECK(n == s.num && c == s.channels && h == s.pooled_h && w == s.pooled_w)
+      << "cuDNN pooling output " << h << " x " << w << " differs from crema's " << s.pooled_h
+      << " x " << s.pooled_w;
+  shape_ = s;
+  configured_ = true;
+}
+
+void PoolingOp::Forward(const float* x, float* y) {
+  CHECK(configured_);
+  check(
+      cudnnPoolingForward(handle(), impl_->pool, &kOne, impl_->x.desc, x, &kZero, impl_->y.desc, y),
+      "cudnnPoolingForward");
+}
+
+void PoolingOp::Backward(const float* y, const float* dy, const float* x, float* dx) {
+  CHECK(configured_);
+  check(cudnnPoolingBackward(handle(), impl_->pool, &kOne, impl_->y.desc, y, impl_->y.desc, dy,
+                             impl_->x.desc, x, &kZero, impl_->x.desc, dx),
+        "cudnnPoolingBackward");
+}
+
+struct SoftmaxOp::Impl {
+  Tensor t;
+};
+
+SoftmaxOp::SoftmaxOp() = default;
+SoftmaxOp::~SoftmaxOp() = default;
+
+void SoftmaxOp::Setup(int outer, int channels, int inner) {
+  if (impl_ && outer == outer_ && channels == channels_ && inner == inner_) return;
+  if (!impl_) impl_.reset(new Impl);
+  outer_ = -1;
+  set_4d(impl_->t.desc, outer, channels, inner, 1);
+  outer_ = outer;
+  channels_ = channels;
+  inner_ = inner;
+}
+
+void SoftmaxOp::Forward(const float* x, float* y) {
+  CHECK(outer_ >= 0);
+  check(cudnnSoftmaxForward(handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL, &kOne,
+                            impl_->t.desc, x, &kZero, impl_->t.desc, y),
+        "cudnnSoftmaxForward");
+}
+
+void SoftmaxOp::Backward(const float* y, const float* dy, float* dx) {
+  CHECK(outer_ >= 0);
+  check(cudnnSoftmaxBackward(handle(), CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL, &kOne,
+                             impl_->t.desc, y, impl_->t.desc, dy, &kZero, impl_->t.desc, dx),
+        "cudnnSoftmaxBackward");
+}
+
+struct ActivationOp::Impl {
+  Tensor t;
+  cudnnActivationDescriptor_t act = nullptr;
+  Impl() { check(cudnnCreateActivationDescriptor(&act), "cudnnCreateActivationDescriptor"); }
+  ~Impl() { cudnnDestroyActivationDescriptor(act); }
+};
+
+ActivationOp::ActivationOp() = default;
+ActivationOp::~ActivationOp() = default;
+
+void ActivationOp::Setup(Activation mode, double coef, int64_t count) {
+  if (impl_ && count_ >= 0 && mode == mode_ && coef == coef_ && count == count_) return;
+  if (count < 0 || count > INT32_MAX)
+    CREMA_THROW("cuDNN activation: " << count << " elements do not fit one cuDNN tensor");
+  if (!impl_) impl_.reset(new Impl);
+  count_ = -1;
+  cudnnActivationMode_t m = CUDNN_ACTIVATION_RELU;
+  switch (mode) {
+    case Activation::RELU:
+      m = CUDNN_ACTIVATION_RELU;
+      break;
+    case Activation::SIGMOID:
+      m = CUDNN_ACTIVATION_SIGMOID;
+      break;
+    case Activation::TANH:
+      m = CUDNN_ACTIVATION_TANH;
+      break;
+    case Activation::ELU:
+      m = CUDNN_ACTIVATION_ELU;
+      break;
+    case Activation::SWISH:
+      m = CUDNN_ACTIVATION_SWISH;
+      break;
+  }
+  // coef is ELU's alpha (and the ceiling of CLIPPED_RELU, unused here); swish's beta is set
+  // separately. NaN propagates like crema's kernels (arithmetic on NaN gives NaN).
+  check(cudnnSetActivationDescriptor(impl_->act, m, CUDNN_PROPAGATE_NAN,
+                                     mode == Activation::ELU ? coef : 0.0),
+        "cudnnSetActivationDescriptor");
+  if (mode == Activation::SWISH)
+    check(cudnnSetActivationDescriptorSwishBeta(impl_->act, coef),
+          "cudnnSetActivationDescriptorSwishBeta");
+  if (count > 0) set_4d(impl_->t.desc, 1, 1, 1, static_cast<int>(count));
+  mode_ = mode;
+  coef_ = coef;
+  count_ = count;
+}
+
+void ActivationOp::Forward(const float* x, float* y) {
+  CHECK(count_ >= 0);
+  if (count_ == 0) return;
+  check(cudnnActivationForward(handle(), impl_->act, &kOne, impl_->t.desc, x, &kZero, impl_->t.desc,
+                               y),
+        "cudnnActivationForward");
+}
+
+void ActivationOp::Backward(const float* y, const float* dy, const float* x, float* dx) {
+  CHECK(count_ >= 0);
+  if (count_ == 0) return;
+  check(cudnnActivationBackward(handle(), impl_->act, &kOne, impl_->t.desc, y, impl_->t.desc, dy,
+                                impl_->t.desc, x, &kZero, impl_->t.desc, dx),
+        "cudnnActivationBackward");
+}
+
+bool LRNSupported(int n, double beta, double k, std::string* why) {
+  std::ostringstream reason;
+  if (n % 2 != 1)
+    reason << "local_size " << n << " is even";
+  else if (n < CUDNN_LRN_MIN_N || n > CUDNN_LRN_MAX_N)
+    reason << "local_size " << n << " is outside cuDNN's [" << CUDNN_LRN_MIN_N << ", "
+           << CUDNN_LRN_MAX_N << "]";
+  else if (k < CUDNN_LRN_MIN_K)
+    reason << "k " << k << " is below cuDNN's minimum " << CUDNN_LRN_MIN_K;
+  else if (beta < CUDNN_LRN_MIN_BETA)
+    reason << "beta " << beta << " is below cuDNN's minimum " << CUDNN_LRN_MIN_BETA;
+  else
+    return true;
+  if (why) *why = reason.str();
+  return false;
+}
+
+struct LRNOp::Impl {
+  Tensor t;
+  cudnnLRNDescriptor_t lrn = nullptr;
+  Impl() { check(cudnnCreateLRNDescriptor(&lrn), "cudnnCreateLRNDescriptor"); }
+  ~Impl() { cudnnDestroyLRNDescriptor(lrn); }
+};
+
+LRNOp::LRNOp() = default;
+LRNOp::~LRNOp() = default;
+
+void LRNOp::Setup(int n, double alpha, double beta, double k, int num, int channels, int height,
+                  int width) {
+  const std::vector<double> key = {double(n),        alpha,          beta,         k, double(num),
+                                   double(channels), double(height), double(width)};
+  if (impl_ && key == key_) return;
+  std::string why;
+  if (!LRNSupported(n, beta, k, &why)) CREMA_THROW("cuDNN LRN: " << why);
+  if (!impl_) impl_.reset(new Impl);
+  key_.clear();
+  // cuDNN divides lrnAlpha by lrnN itself: Caffe's alpha goes in unchanged.
+  check(cudnnSetLRNDescriptor(impl_->lrn, static_cast<unsigned>(n), alpha, beta, k),
+        "cudnnSetLRNDescriptor");
+  set_4d(impl_->t.desc, num, channels, height, width);
+  key_ = key;
+}
+
+void LRNOp::Forward(const float* x, float* y) {
+  CHECK(!key_.empty());
+  check(cudnnLRNCrossChannelForward(handle(), impl_->lrn, CUDNN_LRN_CROSS_CHANNEL_DIM1, &kOne,
+                                    impl_->t.desc, x, &kZero, impl_->t.desc, y),
+        "cudnnLRNCrossChannelForward");
+}
+
+void LRNOp::Backward(const float* y, const float* dy, const float* x, float* dx) {
+  CHECK(!key_.empty());
+  check(cudnnLRNCrossChannelBackward(handle(), impl_->lrn, CUDNN_LRN_CROSS_CHANNEL_DIM1, &kOne,
+                                     impl_->t.desc, y, impl_->t.desc, dy, impl_->t.desc, x, &kZero,
+                                     impl_->t.desc, dx),
+        "cudnnLRNCrossChannelBackward");
+}
+
 #else  // no cuDNN
 
 bool Available() {
@@ -427,7 +650,8 @@ ConvolutionOp::~ConvolutionOp() = default;
 namespace {
 [[noreturn]] void missing() {
   CREMA_THROW(
-      "this crema was built without cuDNN, which GPU convolution needs; install "
+      "this crema was built without cuDNN, which GPU convolution (and the cuDNN engine of "
+      "the other layers) needs; install "
       "cuDNN >= 8 and rebuild, or run on the CPU");
 }
 }  // namespace
@@ -452,6 +676,60 @@ void ConvolutionOp::BackwardBias(const float*, float*) {
 }
 std::string ConvolutionOp::Description() const {
   return "cuDNN missing";
+}
+
+struct PoolingOp::Impl {};
+struct SoftmaxOp::Impl {};
+struct ActivationOp::Impl {};
+struct LRNOp::Impl {};
+PoolingOp::PoolingOp() = default;
+PoolingOp::~PoolingOp() = default;
+SoftmaxOp::SoftmaxOp() = default;
+SoftmaxOp::~SoftmaxOp() = default;
+ActivationOp::ActivationOp() = default;
+ActivationOp::~ActivationOp() = default;
+LRNOp::LRNOp() = default;
+LRNOp::~LRNOp() = default;
+
+void PoolingOp::Setup(const PoolShape&) {
+  missing();
+}
+void PoolingOp::Forward(const float*, float*) {
+  missing();
+}
+void PoolingOp::Backward(const float*, const float*, const float*, float*) {
+  missing();
+}
+void SoftmaxOp::Setup(int, int, int) {
+  missing();
+}
+void SoftmaxOp::Forward(const float*, float*) {
+  missing();
+}
+void SoftmaxOp::Backward(const float*, const float*, float*) {
+  missing();
+}
+void ActivationOp::Setup(Activation, double, int64_t) {
+  missing();
+}
+void ActivationOp::Forward(const float*, float*) {
+  missing();
+}
+void ActivationOp::Backward(const float*, const float*, const float*, float*) {
+  missing();
+}
+bool LRNSupported(int, double, double, std::string* why) {
+  if (why) *why = "this crema was built without cuDNN";
+  return false;
+}
+void LRNOp::Setup(int, double, double, double, int, int, int, int) {
+  missing();
+}
+void LRNOp::Forward(const float*, float*) {
+  missing();
+}
+void LRNOp::Backward(const float*, const float*, const float*, float*) {
+  missing();
 }
 
 #endif

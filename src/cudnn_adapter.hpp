@@ -23,6 +23,7 @@
 #pragma once
 #ifdef CREMA_WITH_CUDA
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,9 +50,9 @@ struct ConvShape {
 
   bool operator==(const ConvShape& o) const {
     return precision == o.precision && num == o.num && channels == o.channels &&
-           num_output == o.num_output &&
-           groups == o.groups && input == o.input && output == o.output && kernel == o.kernel &&
-           pad == o.pad && stride == o.stride && dilation == o.dilation;
+           num_output == o.num_output && groups == o.groups && input == o.input &&
+           output == o.output && kernel == o.kernel && pad == o.pad && stride == o.stride &&
+           dilation == o.dilation;
   }
   bool operator!=(const ConvShape& o) const { return !(*this == o); }
   std::string ToString() const;
@@ -74,11 +75,11 @@ class ConvolutionOp {
   const ConvShape& shape() const { return shape_; }
 
   void Forward(const void* x, const void* w, void* y);         // y = x * w
-  void AddBias(const float* b, float* y);                       // y += b (per channel)
-  void BackwardData(const void* w, const void* dy, void* dx);   // dx = adjoint (overwrites)
+  void AddBias(const float* b, float* y);                      // y += b (per channel)
+  void BackwardData(const void* w, const void* dy, void* dx);  // dx = adjoint (overwrites)
   // dw += (accumulate) or dw = (overwrite) the filter gradient.
   void BackwardFilter(const void* x, const void* dy, void* dw, bool accumulate = true);
-  void BackwardBias(const float* dy, float* db);                // db += (accumulates)
+  void BackwardBias(const float* dy, float* db);  // db += (accumulates)
 
   // The algorithms chosen, for logs: "fwd 1, bwd-data 1, bwd-filter 1 (workspace N bytes)".
   std::string Description() const;
@@ -88,6 +89,117 @@ class ConvolutionOp {
   std::unique_ptr<Impl> impl_;
   ConvShape shape_;
   bool configured_ = false;
+};
+
+// ---------------------------------------------------------------------------------------
+// The other layers' ops (fp32 only; device pointers; shapes in elements). Each holds its
+// descriptors in an Impl made on first Setup; Setup is cheap when nothing changed; every
+// cuDNN call is checked (crema::Error). In builds without cuDNN every entry point throws.
+// The layers using them are in layers/cudnn_layers.hpp; the engine choice in
+// layers/engines.cpp.
+
+// 2-D pooling of x [num, channels, height, width] into y [num, channels, pooled_h, pooled_w]
+// (cuDNN's output size: floor((H + 2 pad - k) / stride) + 1; Setup checks it).
+//   MAX: CUDNN_POOLING_MAX_DETERMINISTIC (padding never wins).
+//   AVE: CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING (divisor kernel_h * kernel_w).
+struct PoolShape {
+  bool max = true;
+  int num = 0, channels = 0, height = 0, width = 0;
+  int kernel_h = 0, kernel_w = 0, pad_h = 0, pad_w = 0, stride_h = 1, stride_w = 1;
+  int pooled_h = 0, pooled_w = 0;
+  bool operator==(const PoolShape& o) const {
+    return max == o.max && num == o.num && channels == o.channels && height == o.height &&
+           width == o.width && kernel_h == o.kernel_h && kernel_w == o.kernel_w &&
+           pad_h == o.pad_h && pad_w == o.pad_w && stride_h == o.stride_h &&
+           stride_w == o.stride_w && pooled_h == o.pooled_h && pooled_w == o.pooled_w;
+  }
+};
+
+class PoolingOp {
+ public:
+  PoolingOp();
+  ~PoolingOp();
+  PoolingOp(const PoolingOp&) = delete;
+  PoolingOp& operator=(const PoolingOp&) = delete;
+  void Setup(const PoolShape& shape);
+  void Forward(const float* x, float* y);
+  // dx = (overwrites) the gradient; needs the forward's x and y.
+  void Backward(const float* y, const float* dy, const float* x, float* dx);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  PoolShape shape_;
+  bool configured_ = false;
+};
+
+// Softmax over the channel axis of [outer, channels, inner] (CUDNN_SOFTMAX_ACCURATE:
+// max subtracted; CUDNN_SOFTMAX_MODE_CHANNEL on the tensor [outer, channels, inner, 1]).
+// Both calls may run in place (y == x; dx == dy).
+class SoftmaxOp {
+ public:
+  SoftmaxOp();
+  ~SoftmaxOp();
+  SoftmaxOp(const SoftmaxOp&) = delete;
+  SoftmaxOp& operator=(const SoftmaxOp&) = delete;
+  void Setup(int outer, int channels, int inner);
+  void Forward(const float* x, float* y);
+  void Backward(const float* y, const float* dy, float* dx);  // dx = (overwrites)
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int outer_ = -1, channels_ = -1, inner_ = -1;
+};
+
+// Elementwise activations on `count` floats:
+//   RELU: max(x, 0)   SIGMOID: 1 / (1 + exp(-x))   TANH: tanh(x)
+//   ELU: x > 0 ? x : coef (exp(x) - 1)   (coef = alpha)
+//   SWISH: x * sigmoid(coef x)            (coef = beta)
+// Backward takes y, dy and x (dx = overwrites; dx may be dy).
+enum class Activation { RELU, SIGMOID, TANH, ELU, SWISH };
+
+class ActivationOp {
+ public:
+  ActivationOp();
+  ~ActivationOp();
+  ActivationOp(const ActivationOp&) = delete;
+  ActivationOp& operator=(const ActivationOp&) = delete;
+  void Setup(Activation mode, double coef, int64_t count);
+  void Forward(const float* x, float* y);
+  void Backward(const float* y, const float* dy, const float* x, float* dx);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Activation mode_ = Activation::RELU;
+  double coef_ = 0;
+  int64_t count_ = -1;
+};
+
+// Cross-channel LRN on x [num, channels, height, width] (cudnnLRNCrossChannel*):
+//   y = x * (k + alpha / n * sum over the n channels centred on c of x^2)^-beta,
+// which is Caffe's ACROSS_CHANNELS formula for odd n (cuDNN divides alpha by n itself).
+// LRNSupported says whether cuDNN accepts (n, beta, k) (and n is odd); `why` gets the
+// reason when not.
+bool LRNSupported(int n, double beta, double k, std::string* why);
+
+class LRNOp {
+ public:
+  LRNOp();
+  ~LRNOp();
+  LRNOp(const LRNOp&) = delete;
+  LRNOp& operator=(const LRNOp&) = delete;
+  void Setup(int n, double alpha, double beta, double k, int num, int channels, int height,
+             int width);
+  void Forward(const float* x, float* y);
+  // dx = (overwrites); needs the forward's x and y.
+  void Backward(const float* y, const float* dy, const float* x, float* dx);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::vector<double> key_;
 };
 
 }  // namespace cudnn
