@@ -13,6 +13,8 @@
 //     BATCH_SIZE: outer     NONE: 1
 #pragma once
 
+#include <memory>
+
 #include "crema/blob.hpp"
 #include "layers/loss.hpp"
 
@@ -59,7 +61,14 @@ class SoftmaxWithLossLayer : public LossLayer {
 
  private:
   Blob gpu_loss_;  // per position: loss, then the valid flag, then the bad-label flag
-#endif             // CREMA_WITH_CUDA
+  // [normaliser, bad-label count, first bad position, its label], written on the device.
+  Blob gpu_summary_;
+  // The label check of an iteration whose loss nobody reads: copied to the host
+  // asynchronously and examined at the next Forward (softmax_loss.cu).
+  struct PendingLabelCheck;
+  std::shared_ptr<PendingLabelCheck> pending_check_;
+  void ThrowIfBadLabel(const float* summary, bool earlier_batch) const;
+#endif  // CREMA_WITH_CUDA
 };
 
 }  // namespace crema

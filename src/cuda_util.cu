@@ -55,7 +55,9 @@ void* CudaHostMalloc(size_t bytes) {
   return ptr;
 }
 
-void CudaHostFree(void* ptr) { cudaFreeHost(ptr); }
+void CudaHostFree(void* ptr) {
+  cudaFreeHost(ptr);
+}
 
 void* CudaDeviceMalloc(size_t bytes) {
   void* ptr = nullptr;
@@ -88,9 +90,15 @@ void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes) {
 }
 
 void CudaCopyHostToDeviceAsync(void* dst, const void* src, size_t bytes, void* stream) {
-  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice,
-                             static_cast<cudaStream_t>(stream)),
-             "cudaMemcpyAsync H2D");
+  check_cuda(
+      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)),
+      "cudaMemcpyAsync H2D");
+}
+
+void CudaCopyDeviceToHostAsync(void* dst, const void* src, size_t bytes, void* stream) {
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost,
+                             stream ? static_cast<cudaStream_t>(stream) : cudaStreamLegacy),
+             "cudaMemcpyAsync (device to host)");
 }
 
 void gpu_axpy(int n, float alpha, const float* x, float* y) {

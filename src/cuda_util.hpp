@@ -19,6 +19,8 @@ void CudaCopyHostToDevice(void* dst, const void* src, size_t bytes);
 void CudaCopyDeviceToHost(void* dst, const void* src, size_t bytes);
 void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes);
 void CudaCopyHostToDeviceAsync(void* dst, const void* src, size_t bytes, void* stream);
+// stream: a cudaStream_t, or null for the legacy default stream.
+void CudaCopyDeviceToHostAsync(void* dst, const void* src, size_t bytes, void* stream);
 
 // The calling thread's cuBLAS handle (a cublasHandle_t), created on first use; shared with
 // the GPU math in src/math_functions.cu.
