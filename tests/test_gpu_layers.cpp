@@ -249,7 +249,43 @@ TEST_F(GpuLayers, SoftmaxWithLossBadLabelThrows) {
   label.mutable_cpu_data()[1] = 3;
   layer->SetUp({&x, &label}, {&top});
   Context::set_mode(Mode::GPU);
-  EXPECT_THROW(layer->Forward({&x, &label}, {&top}), Error);
+  try {
+    layer->Forward({&x, &label}, {&top});
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("label 3 (at index 1 of the label blob) is out of range"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Without loss readback (training iterations whose loss nobody reads) the bad label is
+// reported by the next Forward, naming the earlier batch; the loss and its gradient are
+// still finite meanwhile.
+TEST_F(GpuLayers, SoftmaxWithLossBadLabelReportedAtNextForwardWithoutReadback) {
+  REQUIRE_GPU();
+  std::shared_ptr<Layer> layer = MakeLayer("name: 'loss' type: 'SoftmaxWithLoss'");
+  Blob x({2, 3}), label({2}), top;
+  testing::FillGaussian(&x);
+  label.mutable_cpu_data()[0] = 1;
+  label.mutable_cpu_data()[1] = 7;
+  layer->SetUp({&x, &label}, {&top});
+  Context::set_mode(Mode::GPU);
+  Context::set_loss_readback(false);
+  EXPECT_EQ(layer->Forward({&x, &label}, {&top}), 0.f);  // nothing read back, no error yet
+  EXPECT_TRUE(std::isfinite(top.cpu_data()[0]));
+  label.mutable_cpu_data()[1] = 2;  // this batch is fine; the earlier one was not
+  try {
+    layer->Forward({&x, &label}, {&top});
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("label 7 (at index 1 of the label blob, in an earlier "
+                                         "batch) is out of range"),
+              std::string::npos)
+        << e.what();
+  }
+  Context::set_loss_readback(true);
+  EXPECT_NO_THROW(layer->Forward({&x, &label}, {&top}));
 }
 
 TEST_F(GpuLayers, Accuracy) {
