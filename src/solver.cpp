@@ -9,6 +9,9 @@
 
 #include "crema.pb.h"
 #include "crema/io.hpp"
+#ifdef CREMA_WITH_CUDA
+#include "crema/gpu_math.hpp"
+#endif
 
 namespace crema {
 namespace {
@@ -276,7 +279,9 @@ void Solver::DisplayTrainOutputs() const {
 bool Solver::ResetOverflowFlag() {
   MixedPrecision* mixed = net_->mixed_precision();
   if (Context::mode() != Mode::GPU || mixed->precision != Precision::FP16) return false;
-  mixed->overflow.mutable_cpu_data()[0] = 0.f;
+#ifdef CREMA_WITH_CUDA
+  gpu_set(1, 0.f, mixed->overflow.mutable_gpu_data());  // queued: no wait for the device
+#endif
   return true;
 }
 
