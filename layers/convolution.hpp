@@ -47,7 +47,6 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   bool HasGpuImplementation() const override {
     return true;
   }
-  bool UsesPrecision() const override { return true; }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;

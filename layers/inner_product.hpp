@@ -48,7 +48,6 @@ class InnerProductLayer : public Layer {
   bool HasGpuImplementation() const override {
     return true;
   }
-  bool UsesPrecision() const override { return true; }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;

@@ -82,11 +82,8 @@ class Layer {
   virtual void SeekBatch(int64_t index) {}
   // Whether Forward_gpu/Backward_gpu are real implementations.
   virtual bool HasGpuImplementation() const { return false; }
-  // Whether the layer changes its GPU math with the net's precision (Convolution and
-  // InnerProduct: TF32, FP16, BF16; Deconvolution: TF32 only); the others compute in fp32.
-  virtual bool UsesPrecision() const { return false; }
-
-  // The net's mixed-precision state (set by Net before SetUp; FP32 when never set).
+  // The net's mixed-precision state (set by Net before SetUp; FP32 when never set). Only
+  // Convolution and InnerProduct (TF32, FP16, BF16) and Deconvolution (TF32) act on it.
   void set_mixed_precision(std::shared_ptr<MixedPrecision> mixed) { mixed_ = std::move(mixed); }
   Precision precision() const { return mixed_ ? mixed_->precision : Precision::FP32; }
   MixedPrecision* mixed_precision() const { return mixed_.get(); }
