@@ -8,8 +8,9 @@
 //     state, then train_state merged on top (highest precedence);
 //   - test nets (root solver only): every test_net_param, then every test_net file, then as
 //     many instances of the generic net (net / net_param) as test_iter entries remain;
-//     each gets phase TEST, its own state, then test_state(i) merged on top. test_iter must have exactly one entry
-//     per test net (at least as many as the explicit test nets when a generic net exists);
+//     each gets phase TEST, its own state, then test_state(i) merged on top. test_iter
+//     must have exactly one entry per test net (at least as many as the explicit test nets
+//     when a generic net exists);
 //     test nets use the train net's parameters (shared storage, no copies);
 //   - the snapshot prefix is probed for write access (crema::Error when the directory is
 //     missing or read-only); snapshot_format HDF5 is refused.
