@@ -86,6 +86,34 @@ float TrainAndTest(const pb::SolverParameter& param, Mode mode) {
   return 0;
 }
 
+// The Data layer in GPU mode (page-locked batches copied by the prefetch thread, tops
+// aliasing device memory) delivers the same batches as in CPU mode, also after a seek.
+TEST_F(GpuLayers, DataLayerGpuBatchesEqualCpu) {
+  REQUIRE_GPU();
+  testing::TempDir dir;
+  WriteBars(dir.path() + "/db", 50, 3);
+  const std::string text = "name: 'd' type: 'Data' top: 'data' top: 'label' phase: TRAIN "
+                           "transform_param { scale: 0.00390625 mirror: true crop_size: 24 } "
+                           "data_param { source: '" + dir.path() + "/db' batch_size: 8 prefetch: 3 }";
+  std::vector<std::vector<float>> batches[2];
+  for (int k = 0; k < 2; ++k) {
+    Context::set_mode(k == 0 ? Mode::CPU : Mode::GPU);
+    std::shared_ptr<Layer> layer = MakeLayer(text);
+    Blob data, label;
+    layer->SetUp({}, {&data, &label});
+    for (int i = 0; i < 9; ++i) {  // more batches than the database holds: wraps around
+      if (i == 6) layer->SeekBatch(2);
+      layer->Forward({}, {&data, &label});
+      std::vector<float> batch(data.cpu_data(), data.cpu_data() + data.count());
+      batch.insert(batch.end(), label.cpu_data(), label.cpu_data() + label.count());
+      batches[k].push_back(batch);
+    }
+  }
+  Context::set_mode(Mode::CPU);
+  ASSERT_EQ(batches[0].size(), batches[1].size());
+  for (size_t i = 0; i < batches[0].size(); ++i) EXPECT_EQ(batches[0][i], batches[1][i]) << i;
+}
+
 TEST_F(GpuSolver, LeNetOnGpuReachesCpuAccuracy) {
   REQUIRE_GPU();
   testing::TempDir dir;
