@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs crema's GPU tests without a GPU, on crema's CUDA emulator (tests/cuda_emu/).
+#
+#   bash tools/emu_check.sh            # build into build-emu/ and run every GPU test
+#   bash tools/emu_check.sh -R Lenet   # extra arguments go to ctest
+#
+# The GPU code (.cu) is compiled as C++ against a host emulation of the CUDA runtime, cuBLAS,
+# cuDNN and NCCL: each CUDA thread is a fiber (so __syncthreads and warp shuffles keep their
+# meaning), threads run in a changing order (so races show), and device memory is readable
+# only inside device operations (so a host dereference of a device pointer faults). It checks
+# what the kernels compute and which memory they touch; it says nothing about speed, and
+# streams are synchronous, so missing stream synchronisation is not caught. Two emulated
+# devices are visible (CREMA_EMU_DEVICES) so the multi-GPU tests run too.
+# Needs the CUDA headers (/usr/local/cuda/include), not a GPU or the CUDA libraries.
+# Knobs: CREMA_BUILD_DIR (build-emu), CREMA_JOBS, CREMA_TEST_JOBS (2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CREMA_BUILD_DIR=${CREMA_BUILD_DIR:-build-emu}
+bash tools/build.sh -DCREMA_CUDA_EMULATOR=ON -DCREMA_BUILD_BENCH=OFF
+cd "$CREMA_BUILD_DIR"
+export CREMA_EMU_DEVICES=${CREMA_EMU_DEVICES:-2}
+ctest -j "${CREMA_TEST_JOBS:-2}" --output-on-failure --timeout 900 -R 'Gpu|CudaEmulator' "$@"
