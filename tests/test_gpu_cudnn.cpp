@@ -34,7 +34,7 @@ TEST_F(GpuLayers, CudnnPoolingMax) {
       {{2, 3, 8, 6}}, {Gaussian()});
   CompareCpuGpu(
       "name: 'p' type: 'Pooling' pooling_param { engine: CUDNN pool: MAX kernel_h: 3 "
-      "kernel_w: 2 stride_h: 2 stride_w: 1 pad_h: 1 round_mode: FLOOR }",
+      "kernel_w: 2 stride_h: 2 stride_w: 1 pad_h: 1 pad_w: 0 round_mode: FLOOR }",
       {{2, 2, 8, 5}}, {Gaussian()});
   // CEIL differing from floor: crema's kernels (same results, through the fallback).
   CompareCpuGpu(

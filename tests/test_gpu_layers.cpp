@@ -121,7 +121,7 @@ TEST_F(GpuLayers, PoolingMaxTopMask) {
   o.backward = true;
   CompareCpuGpu(
       "name: 'p' type: 'Pooling' pooling_param { pool: MAX kernel_h: 3 kernel_w: 2 stride_h: 2 "
-      "stride_w: 1 pad_h: 1 }",
+      "stride_w: 1 pad_h: 1 pad_w: 0 }",
       {{2, 2, 6, 5}}, {Gaussian()}, o);
 }
 
@@ -629,8 +629,8 @@ TEST(GpuCoverage, EveryLayerTypeHasGpuCode) {
   EXPECT_TRUE(missing.empty()) << "layer types without GPU code: " << list;
   std::string skipped;
   for (const auto& t : unconstructible) skipped += t + " ";
-  EXPECT_LE(unconstructible.size(), 3u) << "types not constructible from a bare parameter: "
-                                        << skipped;
+  EXPECT_LE(unconstructible.size(), 3u)
+      << "types not constructible from a bare parameter: " << skipped;
 #endif
 }
 

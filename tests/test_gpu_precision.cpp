@@ -3,7 +3,9 @@
 //     parameter gradients within a relative (L2) error of the fp32 CPU results that fits
 //     the format: TF32 3e-3, FP16 3e-3, BF16 2e-2 (10-, 10- and 7-bit mantissas; inputs
 //     are rounded, products accumulate in fp32).
-//   - FP16 gradients are unscaled: the loss scale (here 1024) does not change them.
+//   - FP16 gradients are unscaled: the loss scale (here 128) does not change them. The
+//     scales are chosen so that scaled 16-bit gradients (dy ~ N(0, 1), and cuDNN's fp16
+//     weight gradient) stay below fp16's 65504.
 //   - A gradient too large for fp16 after scaling raises the overflow flag, and the solver
 //     then skips the update and halves the scale.
 #include <cmath>
@@ -30,7 +32,7 @@ double relative_error(const Blob& cpu, const Blob& gpu, bool diff) {
 // Runs `text` forward and backward in fp32 on the CPU and in `precision` on the GPU from
 // the same inputs, parameters and top gradients, and compares with `tolerance`.
 void ComparePrecision(const std::string& text, const std::vector<int>& shape, Precision precision,
-                      double tolerance, float loss_scale = 1024.f) {
+                      double tolerance, float loss_scale = 128.f) {
   struct Run {
     std::shared_ptr<Layer> layer;
     Blob bottom_blob, top_blob;
@@ -100,7 +102,7 @@ TEST_F(GpuLayers, PrecisionFp16MatchesCpu) {
   ComparePrecision(kIpTranspose, {8, 3, 5}, Precision::FP16, 3e-3);
   // The loss scale must not change the (unscaled) gradients.
   ComparePrecision(kIp, {16, 40}, Precision::FP16, 3e-3, /*loss_scale=*/1.f);
-  ComparePrecision(kConv, {2, 8, 6, 6}, Precision::FP16, 3e-3, /*loss_scale=*/32768.f);
+  ComparePrecision(kConv, {2, 8, 6, 6}, Precision::FP16, 3e-3, /*loss_scale=*/512.f);
 }
 
 TEST_F(GpuLayers, PrecisionBf16MatchesCpu) {
