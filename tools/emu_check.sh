@@ -7,10 +7,13 @@
 # The GPU code (.cu) is compiled as C++ against a host emulation of the CUDA runtime, cuBLAS,
 # cuDNN and NCCL: each CUDA thread is a fiber (so __syncthreads and warp shuffles keep their
 # meaning), threads run in a changing order (so races show), and device memory is readable
-# only inside device operations (so a host dereference of a device pointer faults). It checks
-# what the kernels compute and which memory they touch; it says nothing about speed, and
-# streams are synchronous, so missing stream synchronisation is not caught. Two emulated
-# devices are visible (CREMA_EMU_DEVICES) so the multi-GPU tests run too.
+# only inside device operations (so a host dereference of a device pointer faults), and work
+# queued on a stream runs only when something synchronises with it (so a host read without
+# the synchronisation CUDA requires sees stale data). It checks what the GPU code computes and
+# which memory it touches; it says nothing about speed. Two emulated devices are visible
+# (CREMA_EMU_DEVICES) so the multi-GPU tests run too. CREMA_EMU_SYNC=1 runs streams eagerly,
+# CREMA_EMU_ORDER=linear runs threads in index order, CREMA_EMU_PROTECT=0 leaves device memory
+# readable: switches for telling an emulator artefact from a bug.
 # Needs the CUDA headers (/usr/local/cuda/include), not a GPU or the CUDA libraries.
 # Knobs: CREMA_BUILD_DIR (build-emu), CREMA_JOBS, CREMA_TEST_JOBS (2).
 set -euo pipefail

@@ -6,8 +6,9 @@
 // compiled by the host compiler with this header force-included. Each CUDA thread of a
 // block runs as a fiber, so __syncthreads and warp shuffles keep their meaning; blocks
 // run one after another; "device memory" is host memory in a guarded arena
-// (emu_memory.hpp). Streams are synchronous: the emulator checks what a kernel computes
-// and which memory it touches, not the timing between streams.
+// (emu_memory.hpp). Work queued on streams runs as late as CUDA allows (emu_memory.hpp), so
+// a missing synchronisation shows as stale data. The emulator checks what kernels compute
+// and which memory they touch; it says nothing about speed.
 #pragma once
 
 #include <cublas_v2.h>
@@ -20,6 +21,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -70,10 +73,11 @@ struct LaunchConfig {
   cudaStream_t stream;
 };
 
-// Runs body(ctx) once per CUDA thread of the grid (records a launch error instead when the
-// configuration is invalid). `kernel_id` identifies the kernel across launches.
+// Queues the grid on its stream (records a launch error instead when the configuration is
+// invalid); when it runs, thread_body runs once per CUDA thread. `kernel_id` identifies the
+// kernel across launches.
 void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config,
-             void (*body)(void*), void* ctx);
+             std::function<void()> thread_body);
 
 // Aborts naming the kernel and argument when a pointer argument is not device memory.
 void CheckKernelPointer(const char* name, int index, const void* p);
@@ -100,26 +104,18 @@ class BoundKernel {
   BoundKernel(const char* name, LaunchConfig config, Body body)
       : name_(name), config_(config), body_(body) {}
 
+  // The arguments are copied at the launch (the grid may run later, in stream order); each
+  // CUDA thread then gets its own copies of them.
   template <typename... Args>
   void operator()(Args&&... args) const {
     using Values = std::tuple<std::decay_t<Args>...>;
-    Values values(std::forward<Args>(args)...);
-    CheckArguments(values, std::index_sequence_for<Args...>{});
-    Call<Values> call{&body_, &values};
-    RunGrid(name_, LaunchSiteId<Body>(), config_, &Call<Values>::Run, &call);
+    auto values = std::make_shared<Values>(std::forward<Args>(args)...);
+    CheckArguments(*values, std::index_sequence_for<Args...>{});
+    Body body = body_;
+    RunGrid(name_, LaunchSiteId<Body>(), config_, [body, values] { std::apply(body, *values); });
   }
 
  private:
-  template <typename Values>
-  struct Call {
-    const Body* body;
-    Values* values;
-    // Each CUDA thread gets its own copies of the arguments.
-    static void Run(void* self) {
-      Call* call = static_cast<Call*>(self);
-      std::apply(*call->body, *call->values);
-    }
-  };
   template <typename Tuple, size_t... I>
   void CheckArguments(const Tuple& values, std::index_sequence<I...>) const {
     (CheckKernelArgument(name_, static_cast<int>(I), std::get<I>(values)), ...);

@@ -13,15 +13,21 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/cuda_emu/emu_device.hpp"
@@ -410,7 +416,200 @@ int DeviceCount() {
   return n < 0 ? 0 : n;
 }
 
+// ---- Streams (see emu_memory.hpp) --------------------------------------------------------
+
+const bool sync_mode = [] {
+  const char* v = std::getenv("CREMA_EMU_SYNC");
+  return v != nullptr && std::string(v) == "1";
+}();
+
+// Depth of queued work the calling thread is running (0: plain host code).
+thread_local int running_queued_work = 0;
+
+// A stream: a queue of operations, run in order by whichever thread needs them.
+struct Stream {
+  explicit Stream(int on_device) : device(on_device) {}
+  const int device;
+  std::mutex queue_mutex;
+  std::deque<std::function<void()>> queue;
+  uint64_t submitted = 0;              // operations ever queued (under queue_mutex)
+  std::atomic<uint64_t> completed{0};  // operations run
+  bool busy = false;                   // an operation is running (under the turn)
+};
+
+// Queued work runs one operation at a time, in the thread that holds the turn; a thread
+// that waits for another stream runs that stream's work itself. Only an NCCL collective,
+// which must meet the other ranks' threads, gives the turn away while it waits.
+class Turn {
+ public:
+  void Take() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    const std::thread::id me = std::this_thread::get_id();
+    if (depth_ > 0 && owner_ == me) {
+      ++depth_;
+      return;
+    }
+    free_.wait(lock, [this] { return depth_ == 0; });
+    owner_ = me;
+    depth_ = 1;
+  }
+  void Give() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--depth_ == 0) free_.notify_all();
+  }
+  int GiveAll() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (depth_ == 0 || owner_ != std::this_thread::get_id()) return 0;
+    const int depth = depth_;
+    depth_ = 0;
+    free_.notify_all();
+    return depth;
+  }
+  void TakeAgain(int depth) {
+    if (depth == 0) return;
+    std::unique_lock<std::mutex> lock(mutex_);
+    free_.wait(lock, [this] { return depth_ == 0; });
+    owner_ = std::this_thread::get_id();
+    depth_ = depth;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable free_;
+  std::thread::id owner_;
+  int depth_ = 0;
+};
+
+Turn& turn() {
+  static Turn* instance = new Turn;
+  return *instance;
+}
+
+// Runs the operations of `stream` up to number `upto` (1-based count of submitted ones).
+void FlushUpTo(Stream& stream, uint64_t upto) {
+  if (stream.completed.load() >= upto) return;
+  turn().Take();
+  while (stream.completed.load() < upto) {
+    if (stream.busy)
+      Die("a stream operation waits for later work of its own stream (a deadlock on a GPU)");
+    std::function<void()> op;
+    {
+      std::lock_guard<std::mutex> lock(stream.queue_mutex);
+      if (stream.queue.empty()) Die("a stream waits for work that was never queued");
+      op = std::move(stream.queue.front());
+      stream.queue.pop_front();
+    }
+    ++running_queued_work;
+    stream.busy = true;
+    op();
+    stream.busy = false;
+    --running_queued_work;
+    ++stream.completed;
+  }
+  turn().Give();
+}
+
+uint64_t Submitted(Stream& stream) {
+  std::lock_guard<std::mutex> lock(stream.queue_mutex);
+  return stream.submitted;
+}
+
+void FlushAll(Stream& stream) {
+  FlushUpTo(stream, Submitted(stream));
+}
+
+// Queues `op`; returns its number (what an event recorded just after it waits for).
+uint64_t Submit(Stream& stream, std::function<void()> op) {
+  uint64_t number;
+  {
+    std::lock_guard<std::mutex> lock(stream.queue_mutex);
+    stream.queue.push_back(std::move(op));
+    number = ++stream.submitted;
+  }
+  if (sync_mode) FlushUpTo(stream, number);
+  return number;
+}
+
+struct StreamRegistry {
+  std::mutex mutex;
+  std::map<int, std::shared_ptr<Stream>> legacy;  // per device
+  std::vector<std::weak_ptr<Stream>> created;
+};
+StreamRegistry& streams() {
+  static StreamRegistry* registry = new StreamRegistry;  // never destroyed
+  return *registry;
+}
+
+std::shared_ptr<Stream> LegacyStream(int device) {
+  StreamRegistry& r = streams();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  std::shared_ptr<Stream>& s = r.legacy[device];
+  if (!s) s = std::make_shared<Stream>(device);
+  return s;
+}
+
+// What a cudaStream_t created by the emulator points to.
+struct StreamHandle {
+  std::shared_ptr<Stream> stream;
+};
+
+bool IsLegacyHandle(cudaStream_t s) {
+  return s == nullptr || s == cudaStreamLegacy || s == cudaStreamPerThread;
+}
+
+std::shared_ptr<Stream> Resolve(cudaStream_t s) {
+  if (IsLegacyHandle(s)) return LegacyStream(current_device);
+  return reinterpret_cast<StreamHandle*>(s)->stream;
+}
+
+// Everything queued on the current device's streams (cudaDeviceSynchronize, cudaFree).
+void FlushDevice() {
+  std::vector<std::shared_ptr<Stream>> all = {LegacyStream(current_device)};
+  {
+    StreamRegistry& r = streams();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    for (const auto& weak : r.created)
+      if (auto s = weak.lock(); s && s->device == current_device) all.push_back(s);
+  }
+  for (auto& s : all) FlushAll(*s);
+}
+
+// Page-locked host allocations: only copies to or from them are asynchronous in CUDA
+// (a copy from pageable memory has read it when the call returns, a copy to it has
+// finished).
+struct PinnedRegistry {
+  std::mutex mutex;
+  std::map<uintptr_t, size_t> blocks;
+  bool Contains(const void* p, size_t bytes) {
+    const uintptr_t at = reinterpret_cast<uintptr_t>(p);
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = blocks.upper_bound(at);
+    if (it == blocks.begin()) return false;
+    --it;
+    return at + bytes <= it->first + it->second;
+  }
+};
+PinnedRegistry& pinned() {
+  static PinnedRegistry* registry = new PinnedRegistry;
+  return *registry;
+}
+
 }  // namespace
+
+void StreamSubmit(cudaStream_t stream, std::function<void()> op) {
+  Submit(*Resolve(stream), std::move(op));
+}
+
+void StreamFlush(cudaStream_t stream) {
+  FlushAll(*Resolve(stream));
+}
+
+int GiveUpTurn() {
+  return turn().GiveAll();
+}
+void TakeTurnAgain(int depth) {
+  turn().TakeAgain(depth);
+}
 
 // ---- emu_memory.hpp --------------------------------------------------------------------
 
@@ -427,7 +626,10 @@ void RequireDevice(const void* p, size_t bytes, const char* what) {
   Die(message);
 }
 
+// A device operation started by host code (a synchronous copy, a library call) comes after
+// everything the thread queued on its legacy default stream.
 DeviceScope::DeviceScope(const char* what) : what_(what) {
+  if (running_queued_work == 0 && running == nullptr) FlushAll(*LegacyStream(current_device));
   arena().Enter();
 }
 DeviceScope::~DeviceScope() {
@@ -478,26 +680,18 @@ void CheckKernelPointer(const char* name, int index, const void* p) {
   Die(message);
 }
 
-void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config,
-             void (*body)(void*), void* ctx) {
-  if (running != nullptr) Die(std::string("kernel ") + name + " launched from inside a kernel");
-  if (!ValidConfig(config)) {
-    std::fprintf(stderr,
-                 "crema CUDA emulator: kernel %s: invalid launch configuration grid (%u,%u,%u) "
-                 "block (%u,%u,%u) shared %zu\n",
-                 name, config.grid.x, config.grid.y, config.grid.z, config.block.x, config.block.y,
-                 config.block.z, config.shared);
-    last_error = cudaErrorInvalidConfiguration;
-    return;
-  }
+namespace {
+
+void ExecuteGrid(const char* name, const void* kernel_id, const LaunchConfig& config,
+                 const std::function<void()>& thread_body) {
   DeviceScope scope(name);
   static thread_local GridRun run;
   run.grid = config.grid;
   run.block = config.block;
   run.thread_count = static_cast<int>(config.block.x * config.block.y * config.block.z);
   run.name = name;
-  run.body = body;
-  run.ctx = ctx;
+  run.body = [](void* body) { (*static_cast<const std::function<void()>*>(body))(); };
+  run.ctx = const_cast<std::function<void()>*>(&thread_body);
   run.synced = false;
   run.direct = !always_fibers && barrier_free_kernels.count(kernel_id) > 0;
   if (run.fibers.size() < static_cast<size_t>(run.thread_count))
@@ -514,6 +708,25 @@ void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config
       }
   running = nullptr;
   if (!run.synced) barrier_free_kernels.insert(kernel_id);
+}
+
+}  // namespace
+
+void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config,
+             std::function<void()> thread_body) {
+  if (running != nullptr) Die(std::string("kernel ") + name + " launched from inside a kernel");
+  if (!ValidConfig(config)) {
+    std::fprintf(stderr,
+                 "crema CUDA emulator: kernel %s: invalid launch configuration grid (%u,%u,%u) "
+                 "block (%u,%u,%u) shared %zu\n",
+                 name, config.grid.x, config.grid.y, config.grid.z, config.block.x, config.block.y,
+                 config.block.z, config.shared);
+    last_error = cudaErrorInvalidConfiguration;
+    return;
+  }
+  Submit(*Resolve(config.stream), [name, kernel_id, config, thread_body = std::move(thread_body)] {
+    ExecuteGrid(name, kernel_id, config, thread_body);
+  });
 }
 
 }  // namespace crema_emu
@@ -564,10 +777,43 @@ cudaError_t CheckCopy(void* dst, const void* src, size_t bytes, cudaMemcpyKind k
   return Fail(cudaErrorInvalidValue, message);
 }
 
-struct EmuEvent {
+// An event: the stream and operation number of its latest record; the record's marker
+// operation stamps the time when it runs.
+struct EventState {
+  std::mutex mutex;
+  std::shared_ptr<crema_emu::Stream> stream;  // null: never recorded
+  uint64_t number = 0;
+  uint64_t records = 0;
   std::chrono::steady_clock::time_point time;
-  bool recorded = false;
 };
+struct EmuEvent {
+  std::shared_ptr<EventState> state = std::make_shared<EventState>();
+};
+
+EventState& StateOf(cudaEvent_t event) {
+  return *reinterpret_cast<EmuEvent*>(event)->state;
+}
+
+// Runs the event's stream up to its latest record (nothing if it was never recorded).
+void CompleteEvent(cudaEvent_t event) {
+  EventState& e = StateOf(event);
+  std::shared_ptr<crema_emu::Stream> stream;
+  uint64_t number;
+  {
+    std::lock_guard<std::mutex> lock(e.mutex);
+    stream = e.stream;
+    number = e.number;
+  }
+  if (stream) crema_emu::FlushUpTo(*stream, number);
+}
+
+// Asynchronous copies queue only when host memory on their side is page-locked.
+bool CopyIsAsynchronous(void* dst, const void* src, size_t bytes) {
+  auto host_side_pinned = [bytes](const void* p) {
+    return crema_emu::arena().Contains(p) || crema_emu::pinned().Contains(p, bytes);
+  };
+  return host_side_pinned(dst) && host_side_pinned(src);
+}
 
 }  // namespace
 
@@ -581,14 +827,19 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
 
 cudaError_t cudaFree(void* ptr) {
   if (ptr == nullptr) return cudaSuccess;
+  crema_emu::FlushDevice();  // cudaFree waits for the device
   if (!crema_emu::arena().Free(ptr))
     return Fail(cudaErrorInvalidValue, "cudaFree of a pointer that is not a live allocation");
   return cudaSuccess;
 }
 
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
-  *ptr = std::aligned_alloc(4096, (std::max<size_t>(bytes, 1) + 4095) / 4096 * 4096);
-  return *ptr ? cudaSuccess : cudaErrorMemoryAllocation;
+  const size_t size = (std::max<size_t>(bytes, 1) + 4095) / 4096 * 4096;
+  *ptr = std::aligned_alloc(4096, size);
+  if (*ptr == nullptr) return cudaErrorMemoryAllocation;
+  std::lock_guard<std::mutex> lock(crema_emu::pinned().mutex);
+  crema_emu::pinned().blocks[reinterpret_cast<uintptr_t>(*ptr)] = size;
+  return cudaSuccess;
 }
 cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int) {
   return cudaMallocHost(ptr, bytes);
@@ -596,6 +847,11 @@ cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int) {
 cudaError_t cudaFreeHost(void* ptr) {
   if (crema_emu::arena().Contains(ptr))
     return Fail(cudaErrorInvalidValue, "cudaFreeHost of device memory");
+  crema_emu::FlushDevice();  // like cudaFree, waits for the device
+  {
+    std::lock_guard<std::mutex> lock(crema_emu::pinned().mutex);
+    crema_emu::pinned().blocks.erase(reinterpret_cast<uintptr_t>(ptr));
+  }
   std::free(ptr);
   return cudaSuccess;
 }
@@ -609,24 +865,40 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
-                            cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
+                            cudaStream_t stream) {
+  if (bytes == 0) return cudaSuccess;
+  const cudaError_t status = CheckCopy(dst, src, bytes, kind, "cudaMemcpyAsync");
+  if (status != cudaSuccess) return status;
+  std::shared_ptr<crema_emu::Stream> s = crema_emu::Resolve(stream);
+  if (!CopyIsAsynchronous(dst, src, bytes)) {
+    crema_emu::FlushAll(*s);
+    return cudaMemcpy(dst, src, bytes, kind);
+  }
+  crema_emu::Submit(*s, [dst, src, bytes] {
+    DeviceScope scope("cudaMemcpyAsync");
+    std::memmove(dst, src, bytes);
+  });
+  return cudaSuccess;
 }
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch,
-                              size_t width, size_t height, cudaMemcpyKind kind, cudaStream_t) {
+                              size_t width, size_t height, cudaMemcpyKind kind,
+                              cudaStream_t stream) {
   if (width > dpitch || width > spitch)
     return Fail(cudaErrorInvalidPitchValue, "cudaMemcpy2DAsync: width exceeds a pitch");
   for (size_t row = 0; row < height; ++row) {
     const cudaError_t status =
-        cudaMemcpy(static_cast<char*>(dst) + row * dpitch,
-                   static_cast<const char*>(src) + row * spitch, width, kind);
+        cudaMemcpyAsync(static_cast<char*>(dst) + row * dpitch,
+                        static_cast<const char*>(src) + row * spitch, width, kind, stream);
     if (status != cudaSuccess) return status;
   }
   return cudaSuccess;
 }
 cudaError_t cudaMemcpy2D(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width,
                          size_t height, cudaMemcpyKind kind) {
-  return cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, nullptr);
+  const cudaError_t status =
+      cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, kind, nullptr);
+  crema_emu::StreamFlush(nullptr);
+  return status;
 }
 cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
@@ -636,8 +908,15 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   std::memset(ptr, value, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t) {
-  return cudaMemset(ptr, value, bytes);
+cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t stream) {
+  if (bytes == 0) return cudaSuccess;
+  if (!crema_emu::IsDevice(ptr, bytes))
+    return Fail(cudaErrorInvalidValue, "cudaMemsetAsync outside a device allocation");
+  crema_emu::StreamSubmit(stream, [ptr, value, bytes] {
+    DeviceScope scope("cudaMemsetAsync");
+    std::memset(ptr, value, bytes);
+  });
+  return cudaSuccess;
 }
 
 cudaError_t cudaGetDeviceCount(int* count) {
@@ -734,9 +1013,16 @@ const char* cudaGetErrorName(cudaError_t error) {
   return cudaGetErrorString(error);
 }
 
-// Streams run their work at once; a stream is only an identity.
+// Streams and events: see emu_memory.hpp.
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {
-  *stream = reinterpret_cast<cudaStream_t>(new char);
+  auto handle =
+      new crema_emu::StreamHandle{std::make_shared<crema_emu::Stream>(crema_emu::current_device)};
+  {
+    crema_emu::StreamRegistry& r = crema_emu::streams();
+    std::lock_guard<std::mutex> lock(r.mutex);
+    r.created.push_back(handle->stream);
+  }
+  *stream = reinterpret_cast<cudaStream_t>(handle);
   return cudaSuccess;
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
@@ -746,16 +1032,31 @@ cudaError_t cudaStreamCreateWithPriority(cudaStream_t* stream, unsigned int, int
   return cudaStreamCreate(stream);
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  delete reinterpret_cast<char*>(stream);
+  if (crema_emu::IsLegacyHandle(stream)) return cudaErrorInvalidResourceHandle;
+  crema_emu::StreamFlush(stream);  // its queued work still completes
+  delete reinterpret_cast<crema_emu::StreamHandle*>(stream);
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) {
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  crema_emu::StreamFlush(stream);
   return cudaSuccess;
 }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned int) {
-  return event ? cudaSuccess : cudaErrorInvalidResourceHandle;
+cudaError_t cudaStreamQuery(cudaStream_t stream) {
+  crema_emu::StreamFlush(stream);  // a poll would otherwise wait forever
+  return cudaSuccess;
 }
-cudaError_t cudaStreamQuery(cudaStream_t) {
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
+  if (!event) return cudaErrorInvalidResourceHandle;
+  EventState& e = StateOf(event);
+  std::shared_ptr<crema_emu::Stream> source;
+  uint64_t number;
+  {
+    std::lock_guard<std::mutex> lock(e.mutex);
+    source = e.stream;
+    number = e.number;
+  }
+  if (!source) return cudaSuccess;  // never recorded: nothing to wait for
+  crema_emu::StreamSubmit(stream, [source, number] { crema_emu::FlushUpTo(*source, number); });
   return cudaSuccess;
 }
 
@@ -767,27 +1068,44 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int) {
   return cudaEventCreate(event);
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
-  delete reinterpret_cast<EmuEvent*>(event);
+  delete reinterpret_cast<EmuEvent*>(event);  // a queued record keeps its state alive
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!event) return cudaErrorInvalidResourceHandle;
-  EmuEvent* e = reinterpret_cast<EmuEvent*>(event);
-  e->time = std::chrono::steady_clock::now();
-  e->recorded = true;
+  std::shared_ptr<EventState> state = reinterpret_cast<EmuEvent*>(event)->state;
+  std::shared_ptr<crema_emu::Stream> s = crema_emu::Resolve(stream);
+  uint64_t record;
+  {
+    std::lock_guard<std::mutex> lock(state->mutex);
+    record = ++state->records;
+  }
+  const uint64_t number = crema_emu::Submit(*s, [state, record] {
+    std::lock_guard<std::mutex> lock(state->mutex);
+    if (state->records == record) state->time = std::chrono::steady_clock::now();
+  });
+  std::lock_guard<std::mutex> lock(state->mutex);
+  if (state->records == record) {
+    state->stream = s;
+    state->number = number;
+  }
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  return event ? cudaSuccess : cudaErrorInvalidResourceHandle;
+  if (!event) return cudaErrorInvalidResourceHandle;
+  CompleteEvent(event);
+  return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
-  return event ? cudaSuccess : cudaErrorInvalidResourceHandle;
+  return cudaEventSynchronize(event);
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
-  const EmuEvent* a = reinterpret_cast<EmuEvent*>(start);
-  const EmuEvent* b = reinterpret_cast<EmuEvent*>(end);
-  if (!a || !b || !a->recorded || !b->recorded) return cudaErrorInvalidResourceHandle;
-  *ms = std::chrono::duration<float, std::milli>(b->time - a->time).count();
+  if (!start || !end) return cudaErrorInvalidResourceHandle;
+  CompleteEvent(start);
+  CompleteEvent(end);
+  const EventState &a = StateOf(start), &b = StateOf(end);
+  if (!a.stream || !b.stream) return cudaErrorInvalidResourceHandle;
+  *ms = std::chrono::duration<float, std::milli>(b.time - a.time).count();
   return cudaSuccess;
 }
 

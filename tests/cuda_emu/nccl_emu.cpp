@@ -1,9 +1,9 @@
 // crema's CUDA emulator: NCCL collectives between ranks that live in one process.
 //
-// ncclCommInitAll makes one clique of n ranks. A collective blocks its caller until every
-// rank of the clique has called it (ranks issue collectives in the same order, as NCCL
-// requires); the last rank to arrive computes the result for all, then all return. Real
-// NCCL would only enqueue the work on the stream; here it is done when the call returns.
+// ncclCommInitAll makes one clique of n ranks. A collective is queued on its stream, as in
+// NCCL; when it runs, it blocks until every rank of the clique has reached it (ranks issue
+// collectives in the same order, as NCCL requires), the last rank to arrive computes the
+// result for all, and all go on.
 #include <nccl.h>
 
 #include <condition_variable>
@@ -68,7 +68,7 @@ void SumInto(const Clique& clique, size_t count) {
 
 // Publishes this rank's operands, waits for the others; the last one runs `combine`.
 template <typename Combine>
-ncclResult_t Collective(ncclComm_t comm, const void* send, void* recv, Combine combine) {
+void Collective(ncclComm_t comm, const void* send, void* recv, Combine combine) {
   Clique& clique = *comm->clique;
   std::unique_lock<std::mutex> lock(clique.mutex);
   clique.operands[comm->rank] = Operands{send, recv};
@@ -82,9 +82,12 @@ ncclResult_t Collective(ncclComm_t comm, const void* send, void* recv, Combine c
     ++clique.generation;
     clique.all_arrived.notify_all();
   } else {
+    // The other ranks' threads must be able to run their queued work meanwhile.
+    const int turn = crema_emu::GiveUpTurn();
     clique.all_arrived.wait(lock, [&] { return clique.generation != generation; });
+    lock.unlock();
+    crema_emu::TakeTurnAgain(turn);
   }
-  return ncclSuccess;
 }
 
 }  // namespace
@@ -133,7 +136,7 @@ ncclResult_t ncclCommUserRank(const ncclComm_t comm, int* rank) {
 }
 
 ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataType_t type,
-                           ncclRedOp_t op, ncclComm_t comm, cudaStream_t) {
+                           ncclRedOp_t op, ncclComm_t comm, cudaStream_t stream) {
   if (comm == nullptr) return ncclInvalidArgument;
   if (op != ncclSum) return ncclInvalidUsage;  // crema only sums
   if (type != ncclFloat32 && type != ncclFloat64 && type != ncclInt32) return ncclInvalidUsage;
@@ -142,26 +145,32 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
     crema_emu::RequireDevice(send, bytes, "ncclAllReduce send buffer");
     crema_emu::RequireDevice(recv, bytes, "ncclAllReduce receive buffer");
   }
-  return Collective(comm, send, recv, [count, type](const Clique& clique) {
-    if (type == ncclFloat32) SumInto<float>(clique, count);
-    if (type == ncclFloat64) SumInto<double>(clique, count);
-    if (type == ncclInt32) SumInto<int32_t>(clique, count);
+  crema_emu::StreamSubmit(stream, [=] {
+    Collective(comm, send, recv, [count, type](const Clique& clique) {
+      if (type == ncclFloat32) SumInto<float>(clique, count);
+      if (type == ncclFloat64) SumInto<double>(clique, count);
+      if (type == ncclInt32) SumInto<int32_t>(clique, count);
+    });
   });
+  return ncclSuccess;
 }
 
 ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataType_t type,
-                           int root, ncclComm_t comm, cudaStream_t) {
+                           int root, ncclComm_t comm, cudaStream_t stream) {
   if (comm == nullptr || root < 0 || root >= comm->clique->size) return ncclInvalidArgument;
   const size_t bytes = count * TypeSize(type);
   if (count > 0) {
     if (comm->rank == root) crema_emu::RequireDevice(send, bytes, "ncclBroadcast send buffer");
     crema_emu::RequireDevice(recv, bytes, "ncclBroadcast receive buffer");
   }
-  return Collective(comm, send, recv, [bytes, root](const Clique& clique) {
-    const void* source = clique.operands[root].send;
-    for (const Operands& op : clique.operands)
-      if (op.recv != source) std::memmove(op.recv, source, bytes);
+  crema_emu::StreamSubmit(stream, [=] {
+    Collective(comm, send, recv, [bytes, root](const Clique& clique) {
+      const void* source = clique.operands[root].send;
+      for (const Operands& op : clique.operands)
+        if (op.recv != source) std::memmove(op.recv, source, bytes);
+    });
   });
+  return ncclSuccess;
 }
 
 ncclResult_t ncclGroupStart() {
