@@ -1171,6 +1171,30 @@ cudnnStatus_t DestroyObject(T* p) {
   return kOk;
 }
 
+// One convolution pass writing dst = alpha * op(a, b) + beta * dst: the float fast path,
+// the widened 16-bit path, or the double reference, where tap(av, bv, dv, xi, wi, yi)
+// accumulates one tap of the (x, w, y) index triple into the gathered destination.
+template <typename Fast, typename Tap>
+void RunConvPass(const ConvGeom& g, const Layout& ld, void* dst, const Layout& la, const void* a,
+                 const Layout& lb, const void* b, const void* alpha_ptr, const void* beta_ptr,
+                 Fast fast, Tap tap) {
+  const double alpha = ReadScalar(alpha_ptr, ld.type), beta = ReadScalar(beta_ptr, ld.type);
+  if (UseFastConv(g, ld, dst, la, a, lb, b)) {
+    fast(a, b, dst, alpha, beta);
+    return;
+  }
+  if (UseWidenedConv(g, ld, la, lb)) {
+    WidenedConv(
+        ld, dst, la, a, lb, b, alpha, beta,
+        [&fast](const float* af, const float* bf, float* out) { fast(af, bf, out, 1.0, 0.0); });
+    return;
+  }
+  const std::vector<double> av = Gather(la, a), bv = Gather(lb, b);
+  std::vector<double> dv(static_cast<size_t>(Count(ld)), 0.0);
+  ForEachTap(g, [&](Index xi, Index wi, Index yi) { tap(av, bv, dv, xi, wi, yi); });
+  Blend(ld, dst, dv, alpha, beta);
+}
+
 }  // namespace
 
 // ===========================================================================
@@ -1449,23 +1473,13 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,
   RequireTensor(xDesc->layout, x, "cudnnConvolutionForward x");
   RequireTensor(wDesc->layout, w, "cudnnConvolutionForward w");
   RequireTensor(yDesc->layout, y, "cudnnConvolutionForward y");
-  const cudnnDataType_t t = yDesc->layout.type;
-  if (UseFastConv(g, yDesc->layout, y, xDesc->layout, x, wDesc->layout, w)) {
-    FastForward(g, x, w, y, ReadScalar(alpha, t), ReadScalar(beta, t));
-    return kOk;
-  }
-  if (UseWidenedConv(g, yDesc->layout, xDesc->layout, wDesc->layout)) {
-    WidenedConv(yDesc->layout, y, xDesc->layout, x, wDesc->layout, w, ReadScalar(alpha, t),
-                ReadScalar(beta, t), [&g](const float* xf, const float* wf, float* yf) {
-                  FastForward(g, xf, wf, yf, 1.0, 0.0);
-                });
-    return kOk;
-  }
-  const std::vector<double> xv = Gather(xDesc->layout, x);
-  const std::vector<double> wv = Gather(wDesc->layout, w);
-  std::vector<double> yv(static_cast<size_t>(Count(yDesc->layout)), 0.0);
-  ForEachTap(g, [&](Index xi, Index wi, Index yi) { yv[yi] += xv[xi] * wv[wi]; });
-  Blend(yDesc->layout, y, yv, ReadScalar(alpha, t), ReadScalar(beta, t));
+  RunConvPass(
+      g, yDesc->layout, y, xDesc->layout, x, wDesc->layout, w, alpha, beta,
+      [&g](const void* xp, const void* wp, void* yp, double a, double b) {
+        FastForward(g, xp, wp, yp, a, b);
+      },
+      [](const std::vector<double>& xv, const std::vector<double>& wv, std::vector<double>& yv,
+         Index xi, Index wi, Index yi) { yv[yi] += xv[xi] * wv[wi]; });
   return kOk;
 }
 
@@ -1486,23 +1500,13 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
   RequireTensor(wDesc->layout, w, "cudnnConvolutionBackwardData w");
   RequireTensor(dyDesc->layout, dy, "cudnnConvolutionBackwardData dy");
   RequireTensor(dxDesc->layout, dx, "cudnnConvolutionBackwardData dx");
-  const cudnnDataType_t t = dxDesc->layout.type;
-  if (UseFastConv(g, dxDesc->layout, dx, wDesc->layout, w, dyDesc->layout, dy)) {
-    FastBackwardData(g, w, dy, dx, ReadScalar(alpha, t), ReadScalar(beta, t));
-    return kOk;
-  }
-  if (UseWidenedConv(g, dxDesc->layout, wDesc->layout, dyDesc->layout)) {
-    WidenedConv(dxDesc->layout, dx, wDesc->layout, w, dyDesc->layout, dy, ReadScalar(alpha, t),
-                ReadScalar(beta, t), [&g](const float* wf, const float* dyf, float* dxf) {
-                  FastBackwardData(g, wf, dyf, dxf, 1.0, 0.0);
-                });
-    return kOk;
-  }
-  const std::vector<double> wv = Gather(wDesc->layout, w);
-  const std::vector<double> dyv = Gather(dyDesc->layout, dy);
-  std::vector<double> dxv(static_cast<size_t>(Count(dxDesc->layout)), 0.0);
-  ForEachTap(g, [&](Index xi, Index wi, Index yi) { dxv[xi] += wv[wi] * dyv[yi]; });
-  Blend(dxDesc->layout, dx, dxv, ReadScalar(alpha, t), ReadScalar(beta, t));
+  RunConvPass(
+      g, dxDesc->layout, dx, wDesc->layout, w, dyDesc->layout, dy, alpha, beta,
+      [&g](const void* wp, const void* dyp, void* dxp, double a, double b) {
+        FastBackwardData(g, wp, dyp, dxp, a, b);
+      },
+      [](const std::vector<double>& wv, const std::vector<double>& dyv, std::vector<double>& dxv,
+         Index xi, Index wi, Index yi) { dxv[xi] += wv[wi] * dyv[yi]; });
   return kOk;
 }
 
@@ -1522,23 +1526,13 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
   RequireTensor(xDesc->layout, x, "cudnnConvolutionBackwardFilter x");
   RequireTensor(dyDesc->layout, dy, "cudnnConvolutionBackwardFilter dy");
   RequireTensor(dwDesc->layout, dw, "cudnnConvolutionBackwardFilter dw");
-  const cudnnDataType_t t = dwDesc->layout.type;
-  if (UseFastConv(g, dwDesc->layout, dw, xDesc->layout, x, dyDesc->layout, dy)) {
-    FastBackwardFilter(g, x, dy, dw, ReadScalar(alpha, t), ReadScalar(beta, t));
-    return kOk;
-  }
-  if (UseWidenedConv(g, dwDesc->layout, xDesc->layout, dyDesc->layout)) {
-    WidenedConv(dwDesc->layout, dw, xDesc->layout, x, dyDesc->layout, dy, ReadScalar(alpha, t),
-                ReadScalar(beta, t), [&g](const float* xf, const float* dyf, float* dwf) {
-                  FastBackwardFilter(g, xf, dyf, dwf, 1.0, 0.0);
-                });
-    return kOk;
-  }
-  const std::vector<double> xv = Gather(xDesc->layout, x);
-  const std::vector<double> dyv = Gather(dyDesc->layout, dy);
-  std::vector<double> dwv(static_cast<size_t>(Count(dwDesc->layout)), 0.0);
-  ForEachTap(g, [&](Index xi, Index wi, Index yi) { dwv[wi] += xv[xi] * dyv[yi]; });
-  Blend(dwDesc->layout, dw, dwv, ReadScalar(alpha, t), ReadScalar(beta, t));
+  RunConvPass(
+      g, dwDesc->layout, dw, xDesc->layout, x, dyDesc->layout, dy, alpha, beta,
+      [&g](const void* xp, const void* dyp, void* dwp, double a, double b) {
+        FastBackwardFilter(g, xp, dyp, dwp, a, b);
+      },
+      [](const std::vector<double>& xv, const std::vector<double>& dyv, std::vector<double>& dwv,
+         Index xi, Index wi, Index yi) { dwv[wi] += xv[xi] * dyv[yi]; });
   return kOk;
 }
 
