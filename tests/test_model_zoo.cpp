@@ -637,10 +637,9 @@ void CheckGpuMatchesCpu(const std::string& dir) {
   for (pb::LayerParameter& layer : *param.mutable_layer())
     if (layer.type() == "Dropout") layer.mutable_dropout_param()->set_dropout_ratio(0.f);
   Net cpu(param), perturbed(param), gpu(param);
-  for (Net* net : {&cpu, &perturbed, &gpu}) {
-    FillTrainInputs(m, net, 21);
+  for (Net* net : {&cpu, &perturbed, &gpu}) FillTrainInputs(m, net, 21);
+  for (Net* net : {&perturbed, &gpu})
     for (size_t i = 0; i < cpu.params().size(); ++i) net->params()[i]->CopyFrom(*cpu.params()[i]);
-  }
   Blob& input = *perturbed.blob_by_name("data");
   if (!m.word_ids)
     for (int i = 0; i < input.count(); i += 7) input.mutable_cpu_data()[i] *= 1.f + 1e-6f;

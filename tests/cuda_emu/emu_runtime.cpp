@@ -228,8 +228,7 @@ struct GridRun {
   int current = -1;  // running fiber, or -1 when threads run as plain calls
   bool direct = false;
   const char* name = "";
-  void (*body)(void*) = nullptr;
-  void* ctx = nullptr;
+  const std::function<void()>* body = nullptr;  // one CUDA thread's work
   ucontext_t scheduler;
   std::vector<Fiber> fibers;
   uint64_t warp_slots[kMaxBlockThreads / 32][32];
@@ -263,7 +262,7 @@ thread_local StackPool stack_pool;
 
 void FiberMain() {
   GridRun& run = *running;
-  run.body(run.ctx);
+  (*run.body)();
   run.fibers[run.current].state = FiberState::kDone;
   // Returning resumes the scheduler through uc_link.
 }
@@ -388,7 +387,7 @@ void RunBlockDirect(GridRun& run) {
   const ThreadOrder order = NextOrder(run.thread_count);
   for (int k = 0; k < run.thread_count; ++k) {
     run.thread_idx = ThreadIndex(run.block, order(k));
-    run.body(run.ctx);
+    (*run.body)();
   }
 }
 
@@ -690,8 +689,7 @@ void ExecuteGrid(const char* name, const void* kernel_id, const LaunchConfig& co
   run.block = config.block;
   run.thread_count = static_cast<int>(config.block.x * config.block.y * config.block.z);
   run.name = name;
-  run.body = [](void* body) { (*static_cast<const std::function<void()>*>(body))(); };
-  run.ctx = const_cast<std::function<void()>*>(&thread_body);
+  run.body = &thread_body;
   run.synced = false;
   run.direct = !always_fibers && barrier_free_kernels.count(kernel_id) > 0;
   if (run.fibers.size() < static_cast<size_t>(run.thread_count))

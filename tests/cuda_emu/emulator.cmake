@@ -50,7 +50,7 @@ target_include_directories(crema_cuda_emu SYSTEM PUBLIC ${CREMA_CUDA_HEADERS} ${
 function(crema_link_cuda_emulator target)
   add_dependencies(${target} crema_emu_headers)
   target_include_directories(${target} BEFORE PRIVATE ${CREMA_EMU_SOURCE_DIR})
-  target_compile_definitions(${target} PUBLIC CREMA_WITH_CUDA=1 CREMA_CUDA_EMULATOR=1
+  target_compile_definitions(${target} PUBLIC CREMA_WITH_CUDA=1
                              PRIVATE CREMA_WITH_CUDNN=1 CREMA_WITH_NCCL=1)
   target_link_libraries(${target} PUBLIC crema_cuda_emu)
 endfunction()
