@@ -106,7 +106,10 @@ std::shared_ptr<Layer> CreateTanHLayer(const pb::LayerParameter& param) {
 }
 
 std::shared_ptr<Layer> CreateELULayer(const pb::LayerParameter& param) {
-  if (use_cudnn(param, kDefault, "")) CREMA_CUDNN_LAYER(ELU);  // ELUParameter has no engine
+  // cuDNN's ELU gradient tests the sign of y, not x: wrong for alpha < 0 (y > 0 for x < 0).
+  if (use_cudnn(param, kDefault,
+                param.elu_param().alpha() < 0.f ? "cuDNN's ELU gradient needs alpha >= 0" : ""))
+    CREMA_CUDNN_LAYER(ELU);  // ELUParameter has no engine
   return std::make_shared<ELULayer>(param);
 }
 

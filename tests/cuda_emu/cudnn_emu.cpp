@@ -943,8 +943,10 @@ double ActForward(const cudnnActivationStruct& a, double x) {
 }
 
 // dx = dy * f'(x).  SIGMOID/TANH use y (f' = y(1-y), 1-y^2), ELU uses
-// x > 0 ? 1 : y + coef (= coef*e^x), SWISH uses x; RELU-like use x with
-// derivative 0 at the kinks (x == 0, x == coef).
+// y > 0 ? 1 : y + coef (= coef*e^x), SWISH uses x; RELU-like use x with
+// derivative 0 at the kinks (x == 0, x == coef).  ELU's test is on y, as the
+// real library was seen to do on an H100: with coef < 0 (y > 0 for x < 0) it
+// passes dy unchanged where f'(x) = coef*e^x.
 double ActBackward(const cudnnActivationStruct& a, double y, double dy, double x) {
   switch (a.mode) {
     case CUDNN_ACTIVATION_SIGMOID:
@@ -956,7 +958,7 @@ double ActBackward(const cudnnActivationStruct& a, double y, double dy, double x
     case CUDNN_ACTIVATION_CLIPPED_RELU:
       return (x > 0.0 && x < a.coef) ? dy : 0.0;
     case CUDNN_ACTIVATION_ELU:
-      return x > 0.0 ? dy : dy * (y + a.coef);
+      return y > 0.0 ? dy : dy * (y + a.coef);
     case CUDNN_ACTIVATION_SWISH: {
       // d/dx x*s(bx) = s + b*x*s*(1-s)
       const double s = Sigmoid(a.swish_beta * x);
