@@ -17,8 +17,9 @@ Timing: CUDA events around the loop (time.perf_counter on the CPU), with one syn
 at the end. The first --warmup iterations are part of the "cold" figure (they include
 cudnn.benchmark's autotuning, as `crema train`'s time includes its first iterations); the
 iterations after them give the steady-state time per iteration. For ResNet-50 it also times
-the same batches with a torch.cuda.synchronize() after every leaf module, which is what
-`crema time` does after every layer (--no-layer-sync skips that run).
+the same batches with a torch.cuda.synchronize() after every leaf module, to show what a
+host synchronisation per layer costs (--no-layer-sync skips that run; bench/run_gpu.sh does,
+since `crema time` records events between layers without synchronising).
 
 Prints one JSON object. Run alone, e.g.:
   python3 bench/pytorch_gpu_peer.py --task vgg_cifar --mode fp16 --iters 2000

@@ -26,7 +26,10 @@
 # NO_BUILD=1), NO_BUILD=1 (use $BUILD_DIR/crema as it is), BUILD_DIR (build-gpu), CUDA_ARCH
 # (90), JOBS, PYTHON (python3: must import torch), REPORT (also write the report there),
 # LOG (every run's raw output, appended to that one file as each run ends), RUN_TIMEOUT (300 s
-# per run), TORCH_ARGS (extra pytorch_gpu_peer.py arguments, e.g. --channels-last).
+# per run), TORCH_ARGS (extra pytorch_gpu_peer.py arguments, e.g. --channels-last), ALGOS
+# (all: crema may use every cuDNN algorithm, FFT, Winograd and non-deterministic ones, as
+# PyTorch's cudnn.benchmark does; default: crema's default choice, deterministic and, in fp32,
+# no FFT/Winograd, so that its GPU results stay within 1e-4 of the CPU's).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start_s=$(date +%s)
@@ -49,6 +52,7 @@ TORCH_RESNET_WARMUP=${TORCH_RESNET_WARMUP:-10}
 GPU=${GPU-0}
 PYTHON=${PYTHON:-python3}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
+ALGOS=${ALGOS:-all}
 TORCH_ARGS=${TORCH_ARGS:-}
 build_dir=${BUILD_DIR:-build-gpu}
 VGG_TARGET=7813        # 10 epochs of 50,000 images at batch 64
@@ -110,6 +114,11 @@ limit=()  # each run is stopped after RUN_TIMEOUT seconds (it then shows "failed
 command -v timeout >/dev/null 2>&1 && limit=(timeout -k 10 "$RUN_TIMEOUT")
 [[ $dry_run == 0 && -n "${LOG:-}" ]] && : >"$LOG"
 
+case $ALGOS in
+  all) export CREMA_CUDNN_FAST_ALGOS=1 CREMA_CUDNN_NONDETERMINISTIC=1 ;;
+  default) ;;
+  *) echo "run_gpu.sh: ALGOS must be all or default" >&2; exit 2 ;;
+esac
 gpu_flag=()
 torch_device=cpu
 if [[ -n $GPU ]]; then
@@ -174,7 +183,7 @@ torch_resnet() {  # mode
   # shellcheck disable=SC2086
   run "torch_resnet_$1" "$PYTHON" bench/pytorch_gpu_peer.py --task resnet50_features \
     --mode "$1" --device "$torch_device" --iters "$TORCH_RESNET_ITERS" \
-    --warmup "$TORCH_RESNET_WARMUP" $TORCH_ARGS
+    --warmup "$TORCH_RESNET_WARMUP" --no-layer-sync $TORCH_ARGS
 }
 
 device_name=cpu
@@ -204,7 +213,7 @@ fi
 git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 git_dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (+ local changes)" || true)
 elapsed=$(($(date +%s) - start_s))
-export MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display
+export MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
 python3 - "$work" >"$work/report.md" <<'EOF'
 import json, os, re, sys
 work = sys.argv[1]
@@ -259,7 +268,7 @@ def crema_resnet(m):
         return None, f"failed (exit status {rc})"
     med, mean = float(f.group(2)), float(f.group(1))
     return med * images / batch / 1e3, (f"forward median {med:.3f} ms/batch (mean {mean:.3f}), "
-                                        f"{env['RESNET_ITERS']} batches, synchronised per layer")
+                                        f"{env['RESNET_ITERS']} batches")
 
 
 def torch_run(task, m):
@@ -276,8 +285,6 @@ def torch_run(task, m):
              f"{j['warmup_s']:.2f} s), steady {j['steady_ms_per_iter']:.3f} ms/iter")
     else:
         d = f"forward {j['ms_per_batch']:.3f} ms/batch over {j['iters']} batches"
-        if "layer_sync_total_s" in j:
-            d += f"; synchronised after every layer: {j['layer_sync_ms_per_batch']:.3f} ms/batch"
     return j["total_s"], d, j
 
 
@@ -294,7 +301,6 @@ extrap = iters < target
 vgg_label = (f"VGG-CIFAR train, 10 epochs ({target} it, batch 64)"
              + (f", from {iters} it" if extrap else ""))
 res_label = f"ResNet-50 features, {images} images (batch {batch})"
-synced = []
 for m in modes:
     c, cd = crema_vgg(m)
     t, td, j = torch_run("vgg", m)
@@ -306,19 +312,20 @@ for m in modes:
     meta = meta or j
     rows.append((res_label, m, fmt(c), fmt(t), ratio(c, t)))
     details.append(f"- ResNet-50 {m}: crema {cd}; PyTorch {td}")
-    if j.get("layer_sync_total_s") is not None:
-        synced.append(f"{m} {ratio(c, j['layer_sync_total_s'])}")
 
 print("Details (crema's VGG time is `crema train`'s, its first iterations included; "
       "PyTorch's likewise includes its warm-up):")
 print()
 for d in details:
     print(d)
-if synced:
-    print()
-    print("`crema time` synchronises the device after every layer; against PyTorch run the same "
-          "way (torch.cuda.synchronize() after every module), ResNet-50 crema/PyTorch: "
-          + ", ".join(synced) + ".")
+print()
+print("ResNet-50: `crema time` records a CUDA event between layers and waits once per batch; "
+      "PyTorch's loop is timed with CUDA events around it. cuDNN algorithms: "
+      + ("every one cuDNN offers, for both (CREMA_CUDNN_FAST_ALGOS=1 "
+         "CREMA_CUDNN_NONDETERMINISTIC=1 for crema, cudnn.benchmark for PyTorch)"
+         if env["ALGOS"] == "all" else
+         "crema's default (deterministic, no FFT/Winograd in fp32); PyTorch: cudnn.benchmark")
+      + ".")
 print()
 if extrap:
     print(f"VGG-CIFAR: {iters} iterations measured, the 10 epochs ({target} iterations) "
