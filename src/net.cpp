@@ -11,6 +11,7 @@
 #ifdef CREMA_WITH_CUDA
 #include "src/cuda_util.hpp"
 #endif
+#include "src/inference_fusion.hpp"
 
 namespace crema {
 
@@ -242,6 +243,14 @@ void Net::Init(const pb::NetParameter& in_param) {
     params_[i]->ShareDiff(*params_[param_owners_[i]]);
   }
   debug_info_ = param.debug_info();
+  fused_at_.assign(num_layers, nullptr);
+  const std::vector<AffineChain> chains = FindAffineChains(*this);
+  for (const AffineChain& chain : chains)
+    fused_at_[chain.first] = std::make_shared<const AffineChain>(chain);
+  LOG_IF(INFO, Context::root_solver() && !chains.empty())
+      << "Net '" << name_ << "': " << chains.size()
+      << " BatchNorm [+ Scale] [+ ReLU] chain(s) run as one kernel each on the GPU "
+         "(test-time fusion; CREMA_FUSION=0 turns it off)";
   LOG_IF(INFO, Context::root_solver())
       << "Network '" << name_ << "' ready: " << num_layers << " layers, "
       << learnable_params_.size() << " learnable blobs, activations "
@@ -378,11 +387,30 @@ float Net::ForwardFromTo(int start, int end) {
   CHECK_GE(start, 0);
   CHECK_LT(end, num_layers());
   float loss = 0;
-  for (int i = start; i <= end; ++i) {
-    loss += layers_[i]->Forward(bottom_vecs_[i], top_vecs_[i]);
-    if (debug_info_) ForwardDebugInfo(i);
-  }
+  for (int i = start; i <= end;) i = ForwardStep(i, end, &loss);
   return loss;
+}
+
+int Net::ForwardStep(int i, int end, float* loss) {
+#ifdef CREMA_WITH_CUDA
+  const AffineChain* chain = fused_at_.empty() ? nullptr : fused_at_[i].get();
+  if (chain && chain->last <= end && !debug_info_ && Context::mode() == Mode::GPU) {
+    for (int k = chain->first; k <= chain->last; ++k)
+      layers_[k]->Reshape(bottom_vecs_[k], top_vecs_[k]);
+    ForwardAffineChainGpu(*chain, top_vecs_[i][0]);
+    return chain->last + 1;
+  }
+#endif
+  *loss += layers_[i]->Forward(bottom_vecs_[i], top_vecs_[i]);
+  if (debug_info_) ForwardDebugInfo(i);
+  return i + 1;
+}
+
+std::vector<std::pair<int, int>> Net::fused_chains() const {
+  std::vector<std::pair<int, int>> chains;
+  for (const auto& chain : fused_at_)
+    if (chain) chains.emplace_back(chain->first, chain->last);
+  return chains;
 }
 
 const std::vector<Blob*>& Net::Forward(float* loss) {

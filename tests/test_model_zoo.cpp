@@ -618,14 +618,27 @@ double RelativeL2(const float* a, const float* b, int n) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
-// The largest relative (L2) difference between the two nets' learnable gradients.
-double WorstGradientDifference(const Net& a, const Net& b) {
-  double worst = 0;
+// The largest relative (L2) difference between the two nets' learnable gradients; `which`
+// (when given) names that parameter: "layer blob k (N values, |g| = norm)".
+double WorstGradientDifference(const Net& a, const Net& b, std::string* which = nullptr) {
+  double worst = -1;
   for (size_t i = 0; i < a.learnable_params().size(); ++i) {
     const Blob &x = *a.learnable_params()[i], &y = *b.learnable_params()[i];
-    worst = std::max(worst, RelativeL2(x.cpu_diff(), y.cpu_diff(), x.count()));
+    const double difference = RelativeL2(x.cpu_diff(), y.cpu_diff(), x.count());
+    if (difference <= worst) continue;
+    worst = difference;
+    if (!which) continue;
+    std::ostringstream name;
+    for (size_t l = 0; l < a.layers().size(); ++l)
+      for (size_t k = 0; k < a.layers()[l]->blobs().size(); ++k)
+        if (a.layers()[l]->blobs()[k].get() == &x)
+          name << a.layer_names()[l] << " blob " << k << " ";
+    double norm = 0;
+    for (int j = 0; j < x.count(); ++j) norm += double(x.cpu_diff()[j]) * x.cpu_diff()[j];
+    name << "(" << x.count() << " values, |g| = " << std::sqrt(norm) << ")";
+    *which = name.str();
   }
-  return worst;
+  return std::max(worst, 0.0);
 }
 
 using gputest::GpuAvailable;
@@ -656,12 +669,13 @@ void CheckGpuMatchesCpu(const std::string& dir) {
         << dir << " blob " << cpu.blob_names()[i];
   }
   const double sensitivity = WorstGradientDifference(cpu, perturbed);
-  const double gpu_difference = WorstGradientDifference(cpu, gpu);
-  EXPECT_LT(gpu_difference, std::max(1e-3, 10 * sensitivity)) << dir;
+  std::string worst;
+  const double gpu_difference = WorstGradientDifference(cpu, gpu, &worst);
+  EXPECT_LT(gpu_difference, std::max(1e-3, 10 * sensitivity)) << dir << ", worst: " << worst;
   std::printf(
       "[ zoo gpu  ] %s: gradients differ from the CPU's by %.2e (relative L2, worst "
-      "parameter); a 1e-6 input perturbation changes them by %.2e on the CPU\n",
-      dir.c_str(), gpu_difference, sensitivity);
+      "parameter: %s); a 1e-6 input perturbation changes them by %.2e on the CPU\n",
+      dir.c_str(), gpu_difference, worst.c_str(), sensitivity);
 }
 
 #define GPU_ZOO_TEST(Name, dir) \

@@ -17,6 +17,8 @@
 
 namespace crema {
 
+struct AffineChain;  // src/inference_fusion.hpp
+
 class Net {
  public:
   // `param` is used as given (its state decides which layers are kept).
@@ -33,6 +35,12 @@ class Net {
   float ForwardFromTo(int start, int end);
   float ForwardFrom(int start) { return ForwardFromTo(start, num_layers() - 1); }
   float ForwardTo(int end) { return ForwardFromTo(0, end); }
+  // Runs layer i, or, in GPU mode, the fused chain that starts at layer i when it ends at or
+  // before `end` (BatchNorm [+ Scale] [+ ReLU] at test time, src/inference_fusion.hpp); adds
+  // the loss to *loss; returns the index of the next layer to run.
+  int ForwardStep(int i, int end, float* loss);
+  // The chains fused on the GPU, as (first layer, last layer) index pairs.
+  std::vector<std::pair<int, int>> fused_chains() const;
   void Backward();
   void BackwardFromTo(int start, int end);
   float ForwardBackward() {
@@ -173,6 +181,7 @@ class Net {
   std::vector<bool> has_params_decay_;
   bool debug_info_ = false;
   std::vector<std::function<void(int)>> after_backward_;
+  std::vector<std::shared_ptr<const AffineChain>> fused_at_;  // per layer; set at chain starts
 };
 
 // Inserts Split layers so that every blob consumed by several layers is produced once and

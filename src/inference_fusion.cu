@@ -1,0 +1,75 @@
+// The GPU kernel of the fused BatchNorm [+ Scale] [+ ReLU] chain (src/inference_fusion.hpp).
+#include <cstdint>
+
+#include "crema/layer.hpp"
+#include "src/cuda_kernel.cuh"
+#include "src/inference_fusion.hpp"
+
+namespace crema {
+namespace {
+
+// In place on x viewed as [planes = N * C][inner]: block row blockIdx.y walks the planes, the
+// threads of a row stride over one plane's `inner` values (as float4 when vec4). Each block
+// derives its channel's coefficients itself: no separate launch, no per-element division.
+//   y = act((x - mean_c) * a_c + beta_c),  a_c = gamma_c / sqrt(var_c + eps)
+__global__ void affine_chain_kernel(int64_t planes, int channels, int inner, bool vec4,
+                                    const float* __restrict__ mean_sum,
+                                    const float* __restrict__ var_sum,
+                                    const float* __restrict__ factor, float eps,
+                                    const float* __restrict__ gamma, const float* __restrict__ beta,
+                                    bool relu, float slope, float* x) {
+  const float stored = factor[0];
+  const float s = stored == 0.f ? 0.f : 1.f / stored;
+  for (int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
+    const int c = static_cast<int>(p % channels);
+    const float mean = s * mean_sum[c];
+    const float a = (gamma ? gamma[c] : 1.f) / sqrtf(s * var_sum[c] + eps);
+    const float b = beta ? beta[c] : 0.f;
+    auto f = [=](float v) {
+      v = (v - mean) * a + b;
+      return relu && !(v > 0.f) ? v * slope : v;
+    };
+    float* row = x + p * inner;
+    const int first = blockIdx.x * blockDim.x + threadIdx.x, step = blockDim.x * gridDim.x;
+    if (vec4) {
+      float4* row4 = reinterpret_cast<float4*>(row);
+      for (int i = first; i < inner / 4; i += step) {
+        float4 v = row4[i];
+        v.x = f(v.x);
+        v.y = f(v.y);
+        v.z = f(v.z);
+        v.w = f(v.w);
+        row4[i] = v;
+      }
+    } else {
+      for (int i = first; i < inner; i += step) row[i] = f(row[i]);
+    }
+  }
+}
+
+}  // namespace
+
+void ForwardAffineChainGpu(const AffineChain& chain, Blob* blob) {
+  if (blob->count() == 0) return;
+  const int channels = blob->shape(1);
+  const int64_t planes = static_cast<int64_t>(blob->shape(0)) * channels;
+  const int inner = static_cast<int>(blob->count() / planes);
+  float* x = blob->mutable_gpu_data();
+  const bool vec4 = inner % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+  const int work = vec4 ? inner / 4 : inner;
+  const int threads = work >= 256 ? 256 : ((work + 31) / 32) * 32;
+  const int per_plane = (work + threads - 1) / threads;
+  const dim3 grid(per_plane < 64 ? per_plane : 64,
+                  planes < 65535 ? static_cast<int>(planes) : 65535);
+  const auto& bn = chain.batch_norm->blobs();
+  const float* gamma = chain.scale ? chain.scale->blobs()[0]->gpu_data() : nullptr;
+  const float* beta = chain.scale && chain.scale->blobs().size() > 1
+                          ? chain.scale->blobs()[1]->gpu_data()
+                          : nullptr;
+  affine_chain_kernel<<<grid, threads>>>(planes, channels, inner, vec4, bn[0]->gpu_data(),
+                                         bn[1]->gpu_data(), bn[2]->gpu_data(), chain.eps, gamma,
+                                         beta, chain.relu, chain.negative_slope, x);
+  cuda_check_launch("affine_chain_kernel");
+}
+
+}  // namespace crema

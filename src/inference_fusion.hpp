@@ -1,0 +1,47 @@
+// Inference fusion on the GPU: a BatchNorm that uses its stored (global) statistics,
+// followed in place by a per-channel Scale and/or a ReLU, runs as ONE kernel instead of up to
+// three memory passes (the BatchNorm -> Scale -> ReLU chains of ResNet-style nets at test time).
+//
+// For the blob x of shape [N, C, inner...] (inner = product of the axes after C, 1 for 2-D):
+//   BatchNorm (global):  s = (factor == 0 ? 0 : 1 / factor),  mean_c = s * mean_sum_c,
+//                        inv_std_c = 1 / sqrt(s * var_sum_c + eps),  x' = (x - mean_c) inv_std_c
+//   Scale (learned, axis 1, one axis, optional bias):  x'' = gamma_c x' + beta_c
+//   ReLU (negative slope k):  y = x'' > 0 ? x'' : k x''
+// fused:  y = act((x - mean_c) * a_c + beta_c)  with  a_c = gamma_c * inv_std_c.
+// (It differs from the three layers only by the rounding of a_c: relative ~1e-7.)
+//
+// A chain is fused only where nothing can tell the difference: every layer of it works in place
+// on the one blob (so no intermediate blob exists), none needs a backward pass (a test net), none
+// has a loss weight, every one has GPU code, and the net has no debug_info. The CPU path and
+// training nets are never changed. CREMA_FUSION=0 in the environment turns fusion off.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "crema/blob.hpp"
+
+namespace crema {
+
+class Layer;
+class Net;
+
+struct AffineChain {
+  int first = 0;  // the BatchNorm's layer index
+  int last = 0;   // the last fused layer's index (Scale or ReLU)
+  Layer* batch_norm = nullptr;
+  Layer* scale = nullptr;  // nullptr: no Scale in the chain
+  bool relu = false;
+  float negative_slope = 0.f;
+  float eps = 1e-5f;
+};
+
+// The chains of `net` (see above), in layer order; empty when CREMA_FUSION=0.
+std::vector<AffineChain> FindAffineChains(const Net& net);
+
+#ifdef CREMA_WITH_CUDA
+// Runs the chain on the GPU on `blob` (its layers' Reshape must have run).
+void ForwardAffineChainGpu(const AffineChain& chain, Blob* blob);
+#endif
+
+}  // namespace crema
