@@ -1,5 +1,5 @@
-// Finding the BatchNorm [+ Scale] [+ ReLU] chains that the GPU runs as one kernel
-// (src/inference_fusion.hpp states the rules and the formula).
+// Finding the chains that the GPU runs as one kernel: BatchNorm [+ Scale] [+ ReLU], and
+// Eltwise SUM + ReLU (src/inference_fusion.hpp states the rules and the formulas).
 #include "src/inference_fusion.hpp"
 
 #include <cstdlib>
@@ -17,14 +17,42 @@ bool FusionDisabled() {
   return v && std::strcmp(v, "0") == 0;
 }
 
-// Layer `i` works in place on blob `blob_id` alone, needs no backward pass, carries no loss
-// weight and has GPU code.
+// Layer `i` needs no backward pass, carries no loss weight and has GPU code.
+bool Quiet(const Net& net, int i) {
+  const Layer& layer = *net.layers()[i];
+  return !net.layer_need_backward()[i] && layer.loss(0) == 0 && layer.HasGpuImplementation();
+}
+
+// Layer `i` is Quiet and works in place on blob `blob_id` alone.
 bool InPlaceOn(const Net& net, int i, int blob_id) {
   const auto& bottoms = net.bottom_ids(i);
   const auto& tops = net.top_ids(i);
-  const Layer& layer = *net.layers()[i];
   return bottoms.size() == 1 && tops.size() == 1 && bottoms[0] == blob_id && tops[0] == blob_id &&
-         !net.layer_need_backward()[i] && layer.loss(0) == 0 && layer.HasGpuImplementation();
+         Quiet(net, i);
+}
+
+// An Eltwise SUM of 2..4 bottoms into a blob of its own, followed by a ReLU in place on it.
+bool FindSumRelu(const Net& net, int i, AffineChain* chain) {
+  const auto& layers = net.layers();
+  const pb::LayerParameter& p = layers[i]->layer_param();
+  const auto& bottoms = net.bottom_ids(i);
+  if (p.type() != "Eltwise" || p.eltwise_param().operation() != pb::EltwiseParameter::SUM ||
+      bottoms.size() < 2 || bottoms.size() > 4 || net.top_ids(i).size() != 1 || !Quiet(net, i) ||
+      i + 1 >= net.num_layers())
+    return false;
+  const int top = net.top_ids(i)[0];
+  for (int b : bottoms)
+    if (b == top) return false;  // in place: leave it to the layer
+  if (layers[i + 1]->type() != std::string("ReLU") || !InPlaceOn(net, i + 1, top)) return false;
+  chain->kind = AffineChain::Kind::kSumRelu;
+  chain->first = i;
+  chain->last = i + 1;
+  chain->coefficients.assign(bottoms.size(), 1.f);
+  if (p.eltwise_param().coeff_size() > 0)
+    chain->coefficients.assign(p.eltwise_param().coeff().begin(), p.eltwise_param().coeff().end());
+  chain->relu = true;
+  chain->negative_slope = layers[i + 1]->layer_param().relu_param().negative_slope();
+  return true;
 }
 
 bool UsesGlobalStats(const pb::LayerParameter& p) {
@@ -40,6 +68,12 @@ std::vector<AffineChain> FindAffineChains(const Net& net) {
   const auto& layers = net.layers();
   const int n = net.num_layers();
   for (int i = 0; i < n; ++i) {
+    AffineChain sum_relu;
+    if (FindSumRelu(net, i, &sum_relu)) {
+      chains.push_back(sum_relu);
+      i = sum_relu.last;
+      continue;
+    }
     const pb::LayerParameter& p = layers[i]->layer_param();
     if (p.type() != "BatchNorm" || net.top_ids(i).size() != 1) continue;
     const int blob_id = net.top_ids(i)[0];

@@ -47,9 +47,73 @@ __global__ void affine_chain_kernel(int64_t planes, int channels, int inner, boo
   }
 }
 
+// Up to 4 summands, passed by value.
+struct Summands {
+  const float* x[4];
+  float c[4];
+  int n;
+};
+
+// y = act(c0 x0 + c1 x1 + ...) over `count` values (count4 float4 groups when vec4).
+__global__ void sum_relu_kernel(int64_t count, bool vec4, Summands s, float slope, float* y) {
+  auto act = [=](float v) { return v > 0.f ? v : v * slope; };
+  const int64_t first = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  if (vec4) {
+    for (int64_t i = first; i < count / 4; i += step) {
+      float4 v = reinterpret_cast<const float4*>(s.x[0])[i];
+      v.x *= s.c[0];
+      v.y *= s.c[0];
+      v.z *= s.c[0];
+      v.w *= s.c[0];
+      for (int k = 1; k < s.n; ++k) {
+        const float4 u = reinterpret_cast<const float4*>(s.x[k])[i];
+        v.x += s.c[k] * u.x;
+        v.y += s.c[k] * u.y;
+        v.z += s.c[k] * u.z;
+        v.w += s.c[k] * u.w;
+      }
+      reinterpret_cast<float4*>(y)[i] = make_float4(act(v.x), act(v.y), act(v.z), act(v.w));
+    }
+  } else {
+    for (int64_t i = first; i < count; i += step) {
+      float v = s.c[0] * s.x[0][i];
+      for (int k = 1; k < s.n; ++k) v += s.c[k] * s.x[k][i];
+      y[i] = act(v);
+    }
+  }
+}
+
+bool Aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+void ForwardSumReluGpu(const AffineChain& chain, const std::vector<Blob*>& bottoms, Blob* top) {
+  const int64_t count = top->count();
+  if (count == 0) return;
+  Summands s{};
+  s.n = static_cast<int>(bottoms.size());
+  bool vec4 = count % 4 == 0;
+  for (int k = 0; k < s.n; ++k) {
+    s.x[k] = bottoms[k]->gpu_data();
+    s.c[k] = chain.coefficients[k];
+    vec4 = vec4 && Aligned16(s.x[k]);
+  }
+  float* y = top->mutable_gpu_data();
+  vec4 = vec4 && Aligned16(y);
+  const int64_t work = vec4 ? count / 4 : count;
+  sum_relu_kernel<<<cuda_blocks(work), kCudaThreads>>>(count, vec4, s, chain.negative_slope, y);
+  cuda_check_launch("sum_relu_kernel");
+}
+
 }  // namespace
 
-void ForwardAffineChainGpu(const AffineChain& chain, Blob* blob) {
+void ForwardAffineChainGpu(const AffineChain& chain, const std::vector<Blob*>& bottoms, Blob* top) {
+  if (chain.kind == AffineChain::Kind::kSumRelu) {
+    ForwardSumReluGpu(chain, bottoms, top);
+    return;
+  }
+  Blob* blob = top;
   if (blob->count() == 0) return;
   const int channels = blob->shape(1);
   const int64_t planes = static_cast<int64_t>(blob->shape(0)) * channels;

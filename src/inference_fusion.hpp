@@ -1,7 +1,11 @@
-// Inference fusion on the GPU: a BatchNorm that uses its stored (global) statistics,
-// followed in place by a per-channel Scale and/or a ReLU, runs as ONE kernel instead of up to
-// three memory passes (the BatchNorm -> Scale -> ReLU chains of ResNet-style nets at test time).
+// Inference fusion on the GPU: short chains of memory-bound layers run as ONE kernel instead of
+// one memory pass each. Two kinds, both found in ResNet-style nets at test time:
+//  (1) a BatchNorm that uses its stored (global) statistics, followed in place by a per-channel
+//      Scale and/or a ReLU;
+//  (2) an Eltwise SUM of 2 to 4 blobs followed by a ReLU in place on its top:
+//        y = act(sum_k coeff_k x_k)  (summed in Caffe's order: c0 x0 + c1 x1 + ...).
 //
+// Kind (1):
 // For the blob x of shape [N, C, inner...] (inner = product of the axes after C, 1 for 2-D):
 //   BatchNorm (global):  s = (factor == 0 ? 0 : 1 / factor),  mean_c = s * mean_sum_c,
 //                        inv_std_c = 1 / sqrt(s * var_sum_c + eps),  x' = (x - mean_c) inv_std_c
@@ -27,10 +31,13 @@ class Layer;
 class Net;
 
 struct AffineChain {
-  int first = 0;  // the BatchNorm's layer index
+  enum class Kind { kBatchNorm, kSumRelu };
+  Kind kind = Kind::kBatchNorm;
+  int first = 0;  // the first layer's index (BatchNorm or Eltwise)
   int last = 0;   // the last fused layer's index (Scale or ReLU)
   Layer* batch_norm = nullptr;
-  Layer* scale = nullptr;  // nullptr: no Scale in the chain
+  std::vector<float> coefficients;  // kSumRelu: the Eltwise coefficients, one per bottom
+  Layer* scale = nullptr;           // nullptr: no Scale in the chain
   bool relu = false;
   float negative_slope = 0.f;
   float eps = 1e-5f;
@@ -40,8 +47,9 @@ struct AffineChain {
 std::vector<AffineChain> FindAffineChains(const Net& net);
 
 #ifdef CREMA_WITH_CUDA
-// Runs the chain on the GPU on `blob` (its layers' Reshape must have run).
-void ForwardAffineChainGpu(const AffineChain& chain, Blob* blob);
+// Runs the chain on the GPU: `bottoms` are its first layer's, `top` the blob it leaves (its
+// layers' Reshape must have run).
+void ForwardAffineChainGpu(const AffineChain& chain, const std::vector<Blob*>& bottoms, Blob* top);
 #endif
 
 }  // namespace crema

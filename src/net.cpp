@@ -249,8 +249,8 @@ void Net::Init(const pb::NetParameter& in_param) {
     fused_at_[chain.first] = std::make_shared<const AffineChain>(chain);
   LOG_IF(INFO, Context::root_solver() && !chains.empty())
       << "Net '" << name_ << "': " << chains.size()
-      << " BatchNorm [+ Scale] [+ ReLU] chain(s) run as one kernel each on the GPU "
-         "(test-time fusion; CREMA_FUSION=0 turns it off)";
+      << " chain(s) (BatchNorm [+ Scale] [+ ReLU], Eltwise SUM + ReLU) run as one kernel "
+         "each on the GPU (test-time fusion; CREMA_FUSION=0 turns it off)";
   LOG_IF(INFO, Context::root_solver())
       << "Network '" << name_ << "' ready: " << num_layers << " layers, "
       << learnable_params_.size() << " learnable blobs, activations "
@@ -397,7 +397,7 @@ int Net::ForwardStep(int i, int end, float* loss) {
   if (chain && chain->last <= end && !debug_info_ && Context::mode() == Mode::GPU) {
     for (int k = chain->first; k <= chain->last; ++k)
       layers_[k]->Reshape(bottom_vecs_[k], top_vecs_[k]);
-    ForwardAffineChainGpu(*chain, top_vecs_[i][0]);
+    ForwardAffineChainGpu(*chain, bottom_vecs_[i], top_vecs_[chain->last][0]);
     return chain->last + 1;
   }
 #endif

@@ -88,12 +88,37 @@ TEST_F(FusionEnv, EnvironmentTurnsItOff) {
   EXPECT_TRUE(net.fused_chains().empty());
 }
 
+// Two inputs summed (with coefficients when given), then a ReLU in place on the sum.
+std::string SumNet(const std::string& phase, const std::string& shape, int inputs,
+                   const std::string& eltwise_param = "", const std::string& relu = "") {
+  std::string text = "name: 'sum' state { phase: " + phase + " }\n";
+  std::string bottoms;
+  for (int k = 0; k < inputs; ++k) {
+    const std::string name = "x" + std::to_string(k);
+    text += "layer { name: '" + name + "' type: 'Input' top: '" + name +
+            "' input_param { shape { " + shape + " } } }\n";
+    bottoms += "bottom: '" + name + "' ";
+  }
+  return text + "layer { name: 'add' type: 'Eltwise' " + bottoms + "top: 'c' " + eltwise_param +
+         " }\nlayer { name: 'relu' type: 'ReLU' bottom: 'c' top: 'c' " + relu + " }\n";
+}
+
+TEST_F(FusionEnv, FindsSumRelu) {
+  Net net(NetParam(SumNet("TEST", "dim: 2 dim: 8", 2)));
+  EXPECT_EQ(net.fused_chains(), (Chains{{2, 3}}));
+  Net five(NetParam(SumNet("TEST", "dim: 2 dim: 8", 5)));  // more than 4 summands
+  EXPECT_TRUE(five.fused_chains().empty());
+  Net product(NetParam(SumNet("TEST", "dim: 2 dim: 8", 2, "eltwise_param { operation: PROD }")));
+  EXPECT_TRUE(product.fused_chains().empty());
+}
+
 // ---- GPU: fused output equals the unfused layers' -------------------------------------------
 using gputest::GpuAvailable;
 class GpuFusion : public gputest::GpuTest {};
 
 // Gives the BatchNorm stored statistics (factor as given) and the Scale random parameters.
 void SetStatistics(Net* net, float factor) {
+  if (!net->layer_by_name("bn")) return;
   Layer& bn = *net->layer_by_name("bn");
   const int c = bn.blobs()[0]->count();
   for (int i = 0; i < c; ++i) {
@@ -122,9 +147,10 @@ void CompareFused(const std::string& text, size_t expected_chains, float factor 
   SetStatistics(&fused, factor);
   for (size_t i = 0; i < fused.params().size(); ++i)
     plain.params()[i]->CopyFrom(*fused.params()[i]);
-  Blob& in_fused = *fused.input_blobs()[0];
-  gputest::FillBlob(&in_fused, gputest::Gaussian(), 3);
-  plain.input_blobs()[0]->CopyFrom(in_fused);
+  for (size_t k = 0; k < fused.input_blobs().size(); ++k) {
+    gputest::FillBlob(fused.input_blobs()[k], gputest::Gaussian(), 3 + k);
+    plain.input_blobs()[k]->CopyFrom(*fused.input_blobs()[k]);
+  }
 
   Context::set_mode(Mode::CPU);
   plain.Forward();
@@ -195,6 +221,17 @@ TEST_F(GpuFusion, TwoDimensionalBlobAndPartialForward) {
     any_negative |= cpu[i] < 0;
   }
   EXPECT_TRUE(any_negative) << "the ReLU must not have run";
+}
+
+TEST_F(GpuFusion, SumReluMatchesLayers) {
+  REQUIRE_GPU();
+  CompareFused(SumNet("TEST", "dim: 2 dim: 3 dim: 4 dim: 4", 2), 1);  // float4
+  CompareFused(SumNet("TEST", "dim: 3 dim: 5 dim: 7", 2), 1);         // 105 values: scalar
+  CompareFused(
+      SumNet("TEST", "dim: 2 dim: 6 dim: 4", 3, "eltwise_param { coeff: 0.5 coeff: -1 coeff: 2 }",
+             "relu_param { negative_slope: 0.2 }"),
+      1);
+  CompareFused(SumNet("TEST", "dim: 4 dim: 4", 4), 1);
 }
 
 }  // namespace

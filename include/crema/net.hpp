@@ -36,7 +36,8 @@ class Net {
   float ForwardFrom(int start) { return ForwardFromTo(start, num_layers() - 1); }
   float ForwardTo(int end) { return ForwardFromTo(0, end); }
   // Runs layer i, or, in GPU mode, the fused chain that starts at layer i when it ends at or
-  // before `end` (BatchNorm [+ Scale] [+ ReLU] at test time, src/inference_fusion.hpp); adds
+  // before `end` (BatchNorm [+ Scale] [+ ReLU], Eltwise SUM + ReLU at test time:
+  // src/inference_fusion.hpp); adds
   // the loss to *loss; returns the index of the next layer to run.
   int ForwardStep(int i, int end, float* loss);
   // The chains fused on the GPU, as (first layer, last layer) index pairs.
