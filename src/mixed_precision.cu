@@ -1,9 +1,12 @@
 // Mixed-precision GPU math (src/mixed_precision.cuh): TF32 and 16-bit GEMMs through
-// cublasGemmEx, and the fp32 <-> 16-bit conversions that apply the loss scale and watch
-// for overflow.
+// cublasGemmEx, and the fp32 <-> 16-bit conversions (elementwise, or NCHW <-> NHWC through
+// tiled transposes) that apply the loss scale and watch for overflow.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdint>
 
 #include "src/cuda_kernel.cuh"
 #include "src/cuda_util.hpp"
@@ -82,6 +85,208 @@ __global__ void widen_kernel(int64_t n, const T* x, float scale, bool accumulate
   if (bad && overflow) *overflow = 1.f;
 }
 
+// Layout conversions between fp32 NCHW and 16-bit NHWC (formulas in mixed_precision.cuh).
+// Each item n is a [C][S] matrix in NCHW and an [S][C] matrix in NHWC.
+//
+// Tiled kernels (C and S both at least kMinTiled): a block of 32 x kTileRows threads moves
+// one kTile x kTile tile of an item: tile (blockIdx.x, blockIdx.y) covers s in
+// [s0, s0 + kTile) and c in [c0, c0 + kTile), and blockIdx.z walks the items (stride
+// gridDim.z). Phase 1 reads the tile with the lanes along the source's contiguous axis into
+// shared memory; phase 2 writes it with the lanes along the destination's contiguous axis,
+// so both global accesses are coalesced. On the 16-bit side each lane moves a pair of
+// adjacent channels (one 4-byte access, when C is even and the array 4-byte aligned), so a
+// warp moves 128 contiguous bytes on both sides. The tile has one padding column: the
+// column accesses of the two phases (stride kTile + 1 floats) spread over the banks.
+// On an H100 these 64 x 64 tiles with channel pairs beat 32 x 32 tiles of single values by
+// 1.4-1.8x on ResNet-50's activations (batch 32).
+//
+// Gather kernels (C or S below kMinTiled, e.g. conv1's 3 input channels or the filters of
+// 1x1 and 3x3 kernels, where most of a tile would be empty): one thread per destination
+// element, in destination order (writes coalesced); the reads then stay within a few
+// neighbouring cache lines of the source. There they beat the tiles by 3x (3x3 filters)
+// to 30x (1x1 filters).
+constexpr int kTile = 64, kTileRows = 8, kMinTiled = 32;
+
+// Two adjacent 16-bit values, stored or loaded as one 4-byte access.
+template <typename T>
+struct alignas(2 * sizeof(T)) Pair16 {
+  T lo, hi;
+};
+
+bool use_tiles(int channels, int64_t spatial) {
+  return channels >= kMinTiled && spatial >= kMinTiled;
+}
+
+dim3 tile_grid(int64_t num, int channels, int64_t spatial) {
+  const int64_t s_tiles = (spatial + kTile - 1) / kTile, c_tiles = (channels + kTile - 1) / kTile;
+  CHECK(s_tiles <= INT32_MAX && c_tiles <= 65535)
+      << "layout conversion too large: " << channels << " channels x " << spatial << " positions";
+  return dim3(static_cast<unsigned>(s_tiles), static_cast<unsigned>(c_tiles),
+              static_cast<unsigned>(std::min<int64_t>(num, 65535)));
+}
+
+// Channel pairs need an even C (every pair starts at an even element) and a 4-byte aligned
+// 16-bit array.
+bool use_pairs(int channels, const void* x16) {
+  return channels % 2 == 0 && reinterpret_cast<uintptr_t>(x16) % 4 == 0;
+}
+
+// fp32 x [num][C][S] -> 16-bit y [num][S][C]:
+//   y[(n*S + s)*C + c] = round16(scale * x[(n*C + c)*S + s]).
+// tile[c - c0][s - s0] holds x; lane tx writes channels c0 + 2 tx and c0 + 2 tx + 1.
+template <typename T>
+__global__ void round_nhwc_tiled_kernel(int64_t num, int channels, int64_t spatial, const float* x,
+                                        float scale, T* y, bool pairs, float* overflow) {
+  __shared__ float tile[kTile][kTile + 1];
+  const int64_t s0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  const int c0 = blockIdx.y * kTile;
+  const int tx = threadIdx.x;
+  bool bad = false;
+  for (int64_t n = blockIdx.z; n < num; n += gridDim.z) {
+    const float* xn = x + n * channels * spatial;
+    T* yn = y + n * channels * spatial;
+    for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows c, lanes along s
+      const int c = c0 + r;
+      if (c >= channels) break;
+      for (int j = tx; j < kTile; j += 32)
+        if (s0 + j < spatial) tile[r][j] = xn[c * spatial + s0 + j];
+    }
+    __syncthreads();
+    for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows s, lanes along c (pairs)
+      const int64_t s = s0 + r;
+      const int c = c0 + 2 * tx;
+      if (s >= spatial || c >= channels) continue;
+      const T lo = round_to<T>(scale * tile[2 * tx][r]);
+      bad |= !isfinite(widen(lo));
+      T* out = yn + s * channels + c;
+      if (c + 1 < channels) {
+        const T hi = round_to<T>(scale * tile[2 * tx + 1][r]);
+        bad |= !isfinite(widen(hi));
+        if (pairs) {
+          *reinterpret_cast<Pair16<T>*>(out) = Pair16<T>{lo, hi};
+          continue;
+        }
+        out[1] = hi;
+      }
+      out[0] = lo;
+    }
+    __syncthreads();  // the tile is refilled for the next item
+  }
+  if (bad && overflow) *overflow = 1.f;
+}
+
+// 16-bit x [num][S][C] -> fp32 y [num][C][S]: with v = widen(x[(n*S + s)*C + c]),
+//   y[(n*C + c)*S + s] = (accumulate ? y + scale * v : scale * v) + (bias ? bias[c] : 0).
+// tile[s - s0][c - c0] holds v; lane tx reads channels c0 + 2 tx and c0 + 2 tx + 1.
+template <typename T>
+__global__ void widen_nchw_tiled_kernel(int64_t num, int channels, int64_t spatial, const T* x,
+                                        float scale, bool accumulate, const float* bias, float* y,
+                                        bool pairs, float* overflow) {
+  __shared__ float tile[kTile][kTile + 1];
+  const int64_t s0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  const int c0 = blockIdx.y * kTile;
+  const int tx = threadIdx.x;
+  bool bad = false;
+  for (int64_t n = blockIdx.z; n < num; n += gridDim.z) {
+    const T* xn = x + n * channels * spatial;
+    float* yn = y + n * channels * spatial;
+    for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows s, lanes along c (pairs)
+      const int64_t s = s0 + r;
+      const int c = c0 + 2 * tx;
+      if (s >= spatial || c >= channels) continue;
+      const T* in = xn + s * channels + c;
+      float lo, hi = 0.f;
+      if (pairs) {  // c + 1 < channels: channels is even
+        const Pair16<T> p = *reinterpret_cast<const Pair16<T>*>(in);
+        lo = widen(p.lo);
+        hi = widen(p.hi);
+      } else {
+        lo = widen(in[0]);
+        if (c + 1 < channels) hi = widen(in[1]);
+      }
+      bad |= !isfinite(lo) || !isfinite(hi);
+      tile[r][2 * tx] = lo;
+      tile[r][2 * tx + 1] = hi;
+    }
+    __syncthreads();
+    for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows c, lanes along s
+      const int c = c0 + r;
+      if (c >= channels) break;
+      for (int j = tx; j < kTile; j += 32) {
+        if (s0 + j >= spatial) break;
+        float* out = yn + c * spatial + s0 + j;
+        const float v = tile[j][r];
+        float result = accumulate ? *out + scale * v : scale * v;
+        if (bias) result += bias[c];
+        *out = result;
+      }
+    }
+    __syncthreads();
+  }
+  if (bad && overflow) *overflow = 1.f;
+}
+
+// The same maps, one thread per destination element i (n = num * C * S elements).
+template <typename T>
+__global__ void round_nhwc_gather_kernel(int64_t n, int channels, int64_t spatial, const float* x,
+                                         float scale, T* y, float* overflow) {
+  bool bad = false;
+  CUDA_KERNEL_LOOP(i, n) {  // i = (item*S + s)*C + c
+    const int c = static_cast<int>(i % channels);
+    const int64_t item_s = i / channels;
+    const int64_t s = item_s % spatial, item = item_s / spatial;
+    const T r = round_to<T>(scale * x[(item * channels + c) * spatial + s]);
+    bad |= !isfinite(widen(r));
+    y[i] = r;
+  }
+  if (bad && overflow) *overflow = 1.f;
+}
+
+template <typename T>
+__global__ void widen_nchw_gather_kernel(int64_t n, int channels, int64_t spatial, const T* x,
+                                         float scale, bool accumulate, const float* bias, float* y,
+                                         float* overflow) {
+  bool bad = false;
+  CUDA_KERNEL_LOOP(i, n) {  // i = (item*C + c)*S + s
+    const int64_t s = i % spatial, item_c = i / spatial;
+    const int c = static_cast<int>(item_c % channels);
+    const int64_t item = item_c / channels;
+    const float v = widen(x[(item * spatial + s) * channels + c]);
+    bad |= !isfinite(v);
+    float result = accumulate ? y[i] + scale * v : scale * v;
+    if (bias) result += bias[c];
+    y[i] = result;
+  }
+  if (bad && overflow) *overflow = 1.f;
+}
+
+// Tiled or gathered (see above), for one 16-bit type.
+template <typename T>
+void round_nhwc(int64_t num, int channels, int64_t spatial, const float* x, float scale, T* y,
+                float* overflow) {
+  if (!use_tiles(channels, spatial)) {
+    CUDA_LAUNCH(round_nhwc_gather_kernel<T>, num * channels * spatial, channels, spatial, x, scale,
+                y, overflow);
+    return;
+  }
+  round_nhwc_tiled_kernel<T><<<tile_grid(num, channels, spatial), dim3(32, kTileRows)>>>(
+      num, channels, spatial, x, scale, y, use_pairs(channels, y), overflow);
+  cuda_check_launch("round_nhwc_tiled_kernel");
+}
+
+template <typename T>
+void widen_nchw(int64_t num, int channels, int64_t spatial, const T* x, float scale,
+                bool accumulate, const float* bias, float* y, float* overflow) {
+  if (!use_tiles(channels, spatial)) {
+    CUDA_LAUNCH(widen_nchw_gather_kernel<T>, num * channels * spatial, channels, spatial, x, scale,
+                accumulate, bias, y, overflow);
+    return;
+  }
+  widen_nchw_tiled_kernel<T><<<tile_grid(num, channels, spatial), dim3(32, kTileRows)>>>(
+      num, channels, spatial, x, scale, accumulate, bias, y, use_pairs(channels, x), overflow);
+  cuda_check_launch("widen_nchw_tiled_kernel");
+}
+
 }  // namespace
 
 void gpu_gemm_math(Precision precision, Trans trans_a, Trans trans_b, int M, int N, int K,
@@ -122,6 +327,27 @@ void gpu_widen_16(Precision precision, int64_t n, const void* x16, float scale, 
   else
     CUDA_LAUNCH(widen_kernel<__nv_bfloat16>, n, static_cast<const __nv_bfloat16*>(x16), scale,
                 accumulate, y, overflow);
+}
+
+void gpu_round_16_nhwc(Precision precision, int64_t num, int channels, int64_t spatial,
+                       const float* x, float scale, void* y16, float* overflow) {
+  if (num <= 0 || channels <= 0 || spatial <= 0) return;
+  if (data_type_16(precision) == CUDA_R_16F)
+    round_nhwc(num, channels, spatial, x, scale, static_cast<__half*>(y16), overflow);
+  else
+    round_nhwc(num, channels, spatial, x, scale, static_cast<__nv_bfloat16*>(y16), overflow);
+}
+
+void gpu_widen_16_nchw(Precision precision, int64_t num, int channels, int64_t spatial,
+                       const void* x16, float scale, bool accumulate, const float* bias, float* y,
+                       float* overflow) {
+  if (num <= 0 || channels <= 0 || spatial <= 0) return;
+  if (data_type_16(precision) == CUDA_R_16F)
+    widen_nchw(num, channels, spatial, static_cast<const __half*>(x16), scale, accumulate, bias, y,
+               overflow);
+  else
+    widen_nchw(num, channels, spatial, static_cast<const __nv_bfloat16*>(x16), scale, accumulate,
+               bias, y, overflow);
 }
 
 }  // namespace crema

@@ -1,6 +1,7 @@
 // Device side of mixed precision (see include/crema/mixed_precision.hpp for the scheme).
-// Included by .cu files only. Every pointer is a device pointer; 16-bit arrays are passed
-// as void* and hold IEEE half (FP16) or bfloat16 (BF16) values.
+// Included by .cu files (and GPU tests); host-callable, no device code. Every pointer is a
+// device pointer; 16-bit arrays are passed as void* and hold IEEE half (FP16) or bfloat16
+// (BF16) values.
 #pragma once
 #ifdef CREMA_WITH_CUDA
 
@@ -32,6 +33,27 @@ void gpu_round_16(Precision precision, int64_t n, const float* x, float scale, v
 // input is not finite. overflow may be null.
 void gpu_widen_16(Precision precision, int64_t n, const void* x16, float scale, bool accumulate,
                   float* y, float* overflow);
+
+// Layout-changing conversions for the 16-bit convolutions, which cuDNN runs fastest in
+// channels-last order. An array of `num` items, each a [channels][spatial] matrix in the
+// fp32 NCHW layout (Caffe's: x[(n*C + c)*S + s]), has the 16-bit NHWC layout
+// x16[(n*S + s)*C + c]. The same formulas serve the filters: W [O][C/g][k...] is num = O,
+// channels = C/g, spatial = the kernel volume, and NHWC is cuDNN's NHWC filter format
+// [O][k...][C/g]. Both transpose through shared-memory tiles, so reads and writes are
+// coalesced (when C and S are both >= 32; otherwise one thread per destination element);
+// pairs of channels move as one 4-byte access when C is even and the 16-bit array 4-byte
+// aligned. overflow as in gpu_round_16 / gpu_widen_16 (may be null).
+
+// y16[(n*S + s)*C + c] = round16(scale * x[(n*C + c)*S + s]).
+void gpu_round_16_nhwc(Precision precision, int64_t num, int channels, int64_t spatial,
+                       const float* x, float scale, void* y16, float* overflow);
+
+// r = scale * widen(x16[(n*S + s)*C + c]), then
+// y[(n*C + c)*S + s] = (accumulate ? y[...] + r : r) + (bias ? bias[c] : 0)
+// (bias: an optional fp32 per-channel vector of `channels` values).
+void gpu_widen_16_nchw(Precision precision, int64_t num, int channels, int64_t spatial,
+                       const void* x16, float scale, bool accumulate, const float* bias, float* y,
+                       float* overflow);
 
 // Device storage for n 16-bit values in `holder` (a scratch Blob, resized as needed).
 inline void* gpu_buffer_16(Blob* holder, int64_t n) {
