@@ -19,7 +19,9 @@
 // backward filter; 2 or 3 spatial dims, any groups/pad/stride/dilation, both
 // modes) run as im2col/col2im + OpenBLAS cblas_sgemm with float accumulation,
 // and float packed cudnnConvolutionBackwardBias / cudnnAddTensor (common
-// broadcasts) run as direct loops; see "Float fast path" below.  Setting the
+// broadcasts) run as direct loops; see "Float fast path" below.  16-bit
+// convolutions packed in NCHW or channels-last (NHWC) order are widened to
+// float and take the same fast path (UseWidenedConv).  Setting the
 // environment variable CREMA_EMU_CUDNN_REFERENCE=1 (any value but "" or "0";
 // read on every call) forces the double reference path everywhere.
 
@@ -493,14 +495,34 @@ bool UseFastConv(const ConvGeom& g, const Layout& ld, const void* dst, const Lay
   return Disjoint(ld, dst, la, a) && Disjoint(ld, dst, lb, b);
 }
 
-// 16-bit convolutions (HALF or BFLOAT16, all operands of one type, packed) take the fast
-// path too: the sources are widened to float, the float fast path computes into a float
-// buffer (alpha 1, beta 0), and the result is blended into the 16-bit destination, which
-// rounds once, as a GPU kernel accumulating in fp32 does.
+// Packed in channels-last order: dims [N, C, spatial...] stored as [N][spatial...][C], an
+// NHWC tensor, or an NHWC filter (dims [K, C/groups, spatial...] stored as
+// [K][spatial...][C/groups]). A dim of extent 1 may have any stride.
+bool PackedChannelsLast(const Layout& l) {
+  if (l.nb < 3) return false;
+  Index s = 1;
+  bool ok = true;
+  auto next = [&](int d) {
+    ok = ok && (l.dims[d] == 1 || l.strides[d] == s);
+    s *= l.dims[d];
+  };
+  next(1);
+  for (int d = l.nb - 1; d >= 2; --d) next(d);
+  next(0);
+  return ok;
+}
+
+// 16-bit convolutions (HALF or BFLOAT16, all operands of one type, each packed in NCHW or
+// in channels-last (NHWC) order) take the fast path too: the sources are gathered (through
+// their strides, so in logical NCHW order) and widened to float, the float fast path
+// computes into a float buffer (alpha 1, beta 0), and the result is blended through the
+// destination's strides into the 16-bit destination, which rounds once, as a GPU kernel
+// accumulating in fp32 does. The layouts therefore change no result.
 bool UseWidenedConv(const ConvGeom& g, const Layout& ld, const Layout& la, const Layout& lb) {
   if (g.nsp < 2 || g.nsp > 3 || ForceReference()) return false;
   const bool half = ld.type == CUDNN_DATA_HALF || ld.type == CUDNN_DATA_BFLOAT16;
-  return half && la.type == ld.type && lb.type == ld.type && Packed(ld) && Packed(la) && Packed(lb);
+  auto dense = [](const Layout& l) { return Packed(l) || PackedChannelsLast(l); };
+  return half && la.type == ld.type && lb.type == ld.type && dense(ld) && dense(la) && dense(lb);
 }
 
 std::vector<float> WidenToFloat(const Layout& l, const void* p) {

@@ -184,6 +184,34 @@ Tensor MakeFilter(std::vector<int> dims, cudnnDataType_t type = CUDNN_DATA_FLOAT
   return t;
 }
 
+// Packed channels-last strides of dims [N, C, spatial...] (an NHWC tensor) or of filter
+// dims [K, C/groups, spatial...] (cuDNN's NHWC filter format): C innermost, then the
+// spatial dims, N (K) outermost.
+std::vector<int> ChannelsLast(const std::vector<int>& dims) {
+  std::vector<int> s(dims.size());
+  int acc = 1;
+  s[1] = acc;
+  acc *= dims[1];
+  for (int i = static_cast<int>(dims.size()) - 1; i >= 2; --i) {
+    s[i] = acc;
+    acc *= dims[i];
+  }
+  s[0] = acc;
+  return s;
+}
+
+Tensor MakeFilterNhwc(std::vector<int> dims, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
+  Tensor t;
+  t.type = type;
+  t.dims = dims;
+  t.strides = ChannelsLast(dims);
+  OK(cudnnCreateFilterDescriptor(&t.fdesc));
+  OK(cudnnSetFilterNdDescriptor(t.fdesc, type, CUDNN_TENSOR_NHWC, static_cast<int>(dims.size()),
+                                t.dims.data()));
+  Allocate(&t);
+  return t;
+}
+
 // Memory offset of the logical (row-major) element i.
 size_t Offset(const Tensor& t, size_t i) {
   size_t off = 0;
@@ -634,6 +662,111 @@ void TestFastConvFallbacks() {
   before = g_scopes;
   OK(Forward(xh, wh, c, yh));
   ExpectPath(before, false, "half takes the reference path");
+}
+
+// ---------------------------------------------------------------------------
+// NHWC (channels-last) tensors and filters.
+// ---------------------------------------------------------------------------
+
+// The NHWC filter format by hand, from raw memory: dims [K, C/groups, R, S] stored
+// [K][R][S][C/groups]. C = 4, groups = 2, K = 2 (one filter per group), kernel 1 x 2,
+// x 1 x 4 x 1 x 2 in NCHW; y[k] = sum_{s, cg} w_raw[(k*2 + s)*2 + cg] * x[(k*2 + cg)*2 + s].
+void TestNhwcFilterFormat() {
+  Tensor x = MakeTensor({1, 4, 1, 2});
+  Tensor w = MakeFilterNhwc({2, 2, 1, 2});
+  Tensor y = MakeTensor({1, 2, 1, 1});
+  const std::vector<double> xv = {1, 2, 3, 4, 5, 6, 7, 8};
+  Upload(x, xv);
+  float* raw = static_cast<float*>(w.ptr);
+  for (int i = 0; i < 8; ++i) raw[i] = static_cast<float>(1 << i);  // distinct bits
+  cudnnConvolutionDescriptor_t c = MakeConv({0, 0}, {1, 1}, {1, 1}, CUDNN_CROSS_CORRELATION, 2);
+  OK(Forward(x, w, c, y));
+  for (int k = 0; k < 2; ++k) {
+    double want = 0;
+    for (int sp = 0; sp < 2; ++sp)
+      for (int cg = 0; cg < 2; ++cg) want += raw[(k * 2 + sp) * 2 + cg] * xv[(k * 2 + cg) * 2 + sp];
+    Near(Get(y, k), want, 0, "NHWC grouped filter memory order K R S C/groups");
+  }
+  // The same x in NHWC memory ([n][h][w][c]: raw index w*4 + c) gives the same y.
+  Tensor xn = MakeTensor({1, 4, 1, 2}, CUDNN_DATA_FLOAT, ChannelsLast({1, 4, 1, 2}));
+  float* xr = static_cast<float*>(xn.ptr);
+  for (int ch = 0; ch < 4; ++ch)
+    for (int sp = 0; sp < 2; ++sp) xr[sp * 4 + ch] = static_cast<float>(xv[ch * 2 + sp]);
+  Tensor y2 = MakeTensor({1, 2, 1, 1});
+  OK(Forward(xn, w, c, y2));
+  Near(Get(y2, 0), Get(y, 0), 0, "NHWC x memory order N H W C");
+  Near(Get(y2, 1), Get(y, 1), 0, "NHWC x memory order N H W C");
+}
+
+// The three passes on the same logical data with every operand NCHW and with every operand
+// NHWC (x, y, dx, dy tensors by strides, w and dw in the NHWC filter format): the results
+// are equal. In double (reference path) and in HALF / BFLOAT16 (widened fast path, which
+// must also stay within 16-bit rounding of the double reference).
+void TestNhwcMatchesNchw() {
+  const ConvCase cases[] = {
+      {"NHWC 3x3 pad 1 stride 2", {2, 5, 7, 6}, {6, 5, 3, 3}, {1, 1}, {2, 2}, {1, 1}, 1},
+      {"NHWC grouped dilated", {2, 6, 6, 7}, {4, 3, 3, 2}, {2, 1}, {1, 2}, {2, 1}, 2},
+      {"NHWC depthwise", {1, 3, 5, 5}, {6, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 3},
+      {"NHWC 1x1 stride 2", {3, 5, 5, 4}, {3, 5, 1, 1}, {0, 0}, {2, 2}, {1, 1}, 1},
+      {"NHWC 1-D as 1 x W", {2, 3, 1, 9}, {4, 3, 1, 3}, {0, 1}, {1, 1}, {1, 1}, 1},
+  };
+  for (cudnnDataType_t type : {CUDNN_DATA_DOUBLE, CUDNN_DATA_HALF, CUDNN_DATA_BFLOAT16}) {
+    const double ref_tol = type == CUDNN_DATA_DOUBLE ? 0.0 : type == CUDNN_DATA_HALF ? 2e-3 : 1e-2;
+    for (const ConvCase& cc : cases) {
+      cudnnConvolutionDescriptor_t conv =
+          MakeConv(cc.pad, cc.stride, cc.dil, CUDNN_CROSS_CORRELATION, cc.groups);
+      Tensor x[2], dx[2], y[2], dy[2], w[2], dw[2];  // [0] NCHW, [1] NHWC
+      std::vector<int> y_dims(4);
+      for (int l = 0; l < 2; ++l) {
+        auto strides = [l](const std::vector<int>& d) {
+          return l == 0 ? Packed(d) : ChannelsLast(d);
+        };
+        x[l] = MakeTensor(cc.x_dims, type, strides(cc.x_dims));
+        dx[l] = MakeTensor(cc.x_dims, type, strides(cc.x_dims));
+        w[l] = l == 0 ? MakeFilter(cc.w_dims, type) : MakeFilterNhwc(cc.w_dims, type);
+        dw[l] = l == 0 ? MakeFilter(cc.w_dims, type) : MakeFilterNhwc(cc.w_dims, type);
+        OK(cudnnGetConvolutionNdForwardOutputDim(conv, x[l].desc, w[l].fdesc, 4, y_dims.data()));
+        y[l] = MakeTensor(y_dims, type, strides(y_dims));
+        dy[l] = MakeTensor(y_dims, type, strides(y_dims));
+        Upload(x[l], Random(Count(cc.x_dims), 81));
+        Upload(w[l], Random(Count(cc.w_dims), 82));
+        Upload(dy[l], Random(Count(y_dims), 83));
+      }
+      const double one = 1.0, zero = 0.0;
+      const void* alpha = type == CUDNN_DATA_DOUBLE ? static_cast<const void*>(&one) : &kOne;
+      const void* beta = type == CUDNN_DATA_DOUBLE ? static_cast<const void*>(&zero) : &kZero;
+      // Runs the three passes in layout l; returns y, dx, dw in logical order. *scopes gets
+      // the DeviceScopes they opened (standalone), which tell the paths apart.
+      auto run = [&](int l, int* scopes) {
+        const int before = g_scopes;
+        OK(cudnnConvolutionForward(g_h, alpha, x[l].desc, x[l].ptr, w[l].fdesc, w[l].ptr, conv,
+                                   CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, beta,
+                                   y[l].desc, y[l].ptr));
+        OK(cudnnConvolutionBackwardData(g_h, alpha, w[l].fdesc, w[l].ptr, dy[l].desc, dy[l].ptr,
+                                        conv, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, nullptr, 0, beta,
+                                        dx[l].desc, dx[l].ptr));
+        OK(cudnnConvolutionBackwardFilter(g_h, alpha, x[l].desc, x[l].ptr, dy[l].desc, dy[l].ptr,
+                                          conv, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, nullptr, 0,
+                                          beta, dw[l].fdesc, dw[l].ptr));
+        *scopes = g_scopes - before;
+        return std::vector<std::vector<double>>{Download(y[l]), Download(dx[l]), Download(dw[l])};
+      };
+      int scopes[3] = {};
+      const auto nchw = run(0, &scopes[0]);
+      const auto nhwc = run(1, &scopes[1]);
+      SelectReference(true);
+      const auto reference = run(1, &scopes[2]);
+      SelectReference(false);
+#ifndef CUDNN_EMU_SELFTEST_EXTERNAL_MEMORY
+      if (type != CUDNN_DATA_DOUBLE)  // 16-bit NHWC takes the widened path, as NCHW does
+        Expect(scopes[1] == scopes[0] && scopes[2] != scopes[0], "16-bit NHWC is widened");
+#endif
+      for (int pass = 0; pass < 3; ++pass) {
+        NearVectors(nhwc[pass], nchw[pass], 0.0, cc.name);
+        NearVectors(nhwc[pass], reference[pass], ref_tol, cc.name);
+      }
+    }
+  }
 }
 
 // Bias gradient and AddTensor broadcasts: fast vs reference, beta 0 over NaN and beta != 0.
@@ -1088,6 +1221,8 @@ int main(int argc, char** argv) {
   TestConvAdjoint(CUDNN_CONVOLUTION);
   TestFastConvMatchesReference();
   TestFastConvFallbacks();
+  TestNhwcFilterFormat();
+  TestNhwcMatchesNchw();
   CompareBiasPaths();
   CompareAddTensorPaths();
   TestBiasAndAddTensor();
