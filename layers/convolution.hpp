@@ -14,7 +14,8 @@
 // A kernel whose extent exceeds the padded input is an error.
 // GPU precision (the net's `precision`, see src/cudnn_adapter.hpp): TF32 lets cuDNN use
 // TF32 tensor cores; FP16/BF16 round x, W and (times the loss scale) dy to 16 bits for
-// cuDNN, widen y, dx and dW (scaled back) to fp32; the bias stays fp32.
+// cuDNN, widen y, dx and dW (scaled back) to fp32; the bias stays fp32. With 1 or 2 spatial
+// axes the 16-bit copies are channels last (NHWC; layouts in convolution.cu).
 #pragma once
 
 #include <memory>
@@ -54,6 +55,9 @@ class ConvolutionLayer : public BaseConvolutionLayer {
                     const BlobVec& bottom) override;
 
  private:
+  // Whether the 16-bit copies are channels last under `math` (FP16/BF16, 1 or 2 spatial axes).
+  bool nhwc_16(Precision math) const;
+
   std::shared_ptr<cudnn::ConvolutionOp> cudnn_;  // created on the first GPU forward
   // FP16/BF16 scratch: 16-bit x, W, y (also dy), dx and dW.
   Blob x16_, w16_, y16_, dx16_, dw16_;

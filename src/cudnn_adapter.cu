@@ -35,6 +35,7 @@ std::string ConvShape::ToString() const {
   list("pad", pad);
   list("stride", stride);
   list("dil", dilation);
+  if (layout == ConvLayout::NHWC) out << " NHWC";
   return out.str();
 }
 
@@ -181,13 +182,23 @@ struct ConvolutionOp::Impl {
     cudnnDestroyConvolutionDescriptor(conv);
   }
 
+  // dims are [N, C, spatial...]; the strides pack them in NCHW order, or in NHWC order
+  // (C innermost, then the spatial axes, N outermost).
   static void set_tensor(cudnnTensorDescriptor_t desc, const std::vector<int>& dims,
-                         cudnnDataType_t type = CUDNN_DATA_FLOAT) {
-    std::vector<int> strides(dims.size());
+                         cudnnDataType_t type = CUDNN_DATA_FLOAT,
+                         ConvLayout layout = ConvLayout::NCHW) {
+    const int nb = static_cast<int>(dims.size());
+    std::vector<int> order(nb);  // axes from outermost to innermost
+    for (int i = 0; i < nb; ++i) order[i] = i;
+    if (layout == ConvLayout::NHWC) {
+      for (int i = 1; i + 1 < nb; ++i) order[i] = i + 1;
+      order[nb - 1] = 1;
+    }
+    std::vector<int> strides(nb);
     int stride = 1;
-    for (int i = static_cast<int>(dims.size()) - 1; i >= 0; --i) {
-      strides[i] = stride;
-      stride *= dims[i];
+    for (int i = nb - 1; i >= 0; --i) {
+      strides[order[i]] = stride;
+      stride *= dims[order[i]];
     }
     check(cudnnSetTensorNdDescriptor(desc, type, static_cast<int>(dims.size()), dims.data(),
                                      strides.data()),
@@ -217,11 +228,14 @@ struct ConvolutionOp::Impl {
       bdims.push_back(1);
     }
     const cudnnDataType_t type = data_type(s.precision);
-    set_tensor(x, xdims, type);
-    set_tensor(y, ydims, type);
-    set_tensor(y32, ydims);
+    set_tensor(x, xdims, type, s.layout);
+    set_tensor(y, ydims, type, s.layout);
+    set_tensor(y32, ydims);  // the fp32 y of AddBias/BackwardBias: NCHW in every layout
     set_tensor(bias, bdims);
-    check(cudnnSetFilterNdDescriptor(w, type, CUDNN_TENSOR_NCHW, static_cast<int>(wdims.size()),
+    // Filter dims are [O, C/groups, k...] in both formats; NHWC stores them [O][k...][C/groups].
+    const cudnnTensorFormat_t filter_format =
+        s.layout == ConvLayout::NHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
+    check(cudnnSetFilterNdDescriptor(w, type, filter_format, static_cast<int>(wdims.size()),
                                      wdims.data()),
           "cudnnSetFilterNdDescriptor");
     check(cudnnSetConvolutionNdDescriptor(conv, nd, pad.data(), stride.data(), dil.data(),

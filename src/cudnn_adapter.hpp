@@ -14,6 +14,9 @@
 //   TF32: fp32 tensors, tensor-core math allowed (TF32 multiplies, fp32 accumulation).
 //   FP16 / BF16: x, w and y (and dx, dw, dy) are 16-bit arrays, accumulation in fp32 on the
 //     tensor cores; the bias and its gradient stay fp32 (AddBias/BackwardBias take fp32 y).
+// Layout (ConvShape::layout): x, y, w (and dx, dy, dw) in Caffe's NCHW order, or channels
+// last (NHWC), where cuDNN's fast 16-bit tensor-core kernels work without transposing
+// internally. The fp32 y/dy of AddBias/BackwardBias are NCHW in both.
 // Environment overrides:
 //   CREMA_CUDNN_WORKSPACE_MB    workspace limit per algorithm, MiB (default 512)
 //   CREMA_CUDNN_ALLOW_TF32=1    allow TF32 tensor-core math (faster, ~1e-3 relative error)
@@ -38,6 +41,14 @@ bool Available();
 // "9.19.0" (the version compiled against) or "none".
 std::string VersionString();
 
+// Memory order of x, y, w and their gradients as cuDNN reads and writes them (d spatial
+// axes k..., i..., o...; a 1-D convolution is run as 1 x W, so its NHWC is [num][W][C]):
+//   NCHW: x [num][C][i...], y [num][O][o...], w [O][C/groups][k...]   (Caffe's packed order)
+//   NHWC: x [num][i...][C], y [num][o...][O], w [O][k...][C/groups]   (channels last; w is
+//         cuDNN's NHWC filter format: as in NCHW, output channel o's filter spans the
+//         C/groups channels of o's group, only with the channel axis innermost)
+enum class ConvLayout { NCHW, NHWC };
+
 // The geometry of one convolution in the conv view (input -> output).
 struct ConvShape {
   int num = 0;         // images
@@ -47,21 +58,23 @@ struct ConvShape {
   std::vector<int> input, output;  // spatial sizes (d of them, 1 <= d <= 3)
   std::vector<int> kernel, pad, stride, dilation;
   Precision precision = Precision::FP32;
+  ConvLayout layout = ConvLayout::NCHW;
 
   bool operator==(const ConvShape& o) const {
-    return precision == o.precision && num == o.num && channels == o.channels &&
-           num_output == o.num_output && groups == o.groups && input == o.input &&
-           output == o.output && kernel == o.kernel && pad == o.pad && stride == o.stride &&
-           dilation == o.dilation;
+    return precision == o.precision && layout == o.layout && num == o.num &&
+           channels == o.channels && num_output == o.num_output && groups == o.groups &&
+           input == o.input && output == o.output && kernel == o.kernel && pad == o.pad &&
+           stride == o.stride && dilation == o.dilation;
   }
   bool operator!=(const ConvShape& o) const { return !(*this == o); }
   std::string ToString() const;
 };
 
 // One convolution's descriptors and chosen algorithms. Device pointers throughout; x is
-// [num, C, input...], w is [O, C/groups, kernel...], y is [num, O, output...], b is [O].
+// [num, C, input...], w is [O, C/groups, kernel...], y is [num, O, output...] in the
+// shape's layout (see ConvLayout), b is [O].
 // x, w, y and their gradients are float arrays, or 16-bit arrays for FP16/BF16 (hence
-// void*); b, db and the y/dy given to AddBias/BackwardBias are always float.
+// void*); b, db and the y/dy given to AddBias/BackwardBias are always float and NCHW.
 class ConvolutionOp {
  public:
   ConvolutionOp();
