@@ -1,8 +1,16 @@
 // BiasLayer on the GPU (formulas in bias.hpp), and the device versions of the broadcast
-// helpers that ScaleLayer shares: ApplyGpu runs one thread per element of x seen as
-// [outer, dim, inner]; ReduceGpu runs one block per d, summing over (o, i) with a
-// shared-memory tree.
+// helpers that ScaleLayer shares.
+//
+// ApplyGpu: x is seen as planes [outer * dim][inner], plane p using parameter d = p % dim.
+//   - inner >= kMinPlaneInner: `broadcast_apply_planes`, a 2-D grid (planes, chunks of a
+//     plane); each block reads a[d], b[d] once and its threads stride over the plane with
+//     float4 loads/stores when inner % 4 == 0 and every array is 16-byte aligned.
+//   - smaller inner (InnerProduct-style bias: inner == 1): `broadcast_apply_flat`, one thread
+//     per 4 (or 1) consecutive elements, d from one 32-bit division per thread.
+// Neither divides per element in 64 bits. ReduceGpu runs one block per d, summing over (o, i)
+// with a shared-memory tree.
 #include <algorithm>
+#include <cstdint>
 
 #include "layers/bias.hpp"
 #include "src/cuda_kernel.cuh"
@@ -11,36 +19,100 @@ namespace crema {
 namespace {
 
 constexpr int kReduceThreads = 256;  // a multiple of 32
+constexpr int kMinPlaneInner = 64;   // below this, planes would leave most threads idle
+constexpr int64_t kMaxGridY = 65535;
+constexpr int64_t kMaxPlaneBlocks = 65535;  // blocks along the planes; more planes loop
 
-// y = a[d] * x + b[d] (a or b null: 1 or 0), d = (i / inner) % dim; x and y may be the same
-// array; `copy` (may be null) gets x.
-__global__ void broadcast_apply(int64_t n, int dim, int inner, const float* x, const float* a,
-                                const float* b, float* y, float* copy) {
-  CUDA_KERNEL_LOOP(i, n) {
-    const int64_t d = (i / inner) % dim;
-    const float v = x[i];
-    if (copy) copy[i] = v;
-    if (!a)
-      y[i] = v + b[d];
-    else if (!b)
-      y[i] = a[d] * v;
-    else
-      y[i] = a[d] * v + b[d];
+// The floats of a float (1) or a float4 (4), by index (unrolled loops make it a register).
+template <typename Vec>
+constexpr int kLanes = sizeof(Vec) / sizeof(float);
+__device__ __forceinline__ float& lane(float& v, int) {
+  return v;
+}
+__device__ __forceinline__ float& lane(float4& v, int k) {
+  return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w;
+}
+
+// e / d and e % d, in 32 bits whenever e fits (64-bit division is several times slower).
+__device__ __forceinline__ int64_t div_fast(int64_t e, int d) {
+  return e <= UINT32_MAX ? static_cast<uint32_t>(e) / static_cast<uint32_t>(d) : e / d;
+}
+
+// y = a * x + b as one FMA; a missing a is 1, a missing b is -0 (so that a * x keeps the
+// sign of a zero product, exactly as a plain multiplication).
+__device__ __forceinline__ float scale_of(const float* a, int d) {
+  return a ? a[d] : 1.f;
+}
+__device__ __forceinline__ float shift_of(const float* b, int d) {
+  return b ? b[d] : -0.f;
+}
+
+// y[p, i] = a[d] * x[p, i] + b[d], d = p % dim; copy[p, i] = x[p, i] when copy is not null.
+//   x, y, copy: [planes][inner] in Vec units (Vec = float4: inner is the float count / 4)
+//   grid: (planes, up to 65535 chunks of inner); blocks loop over planes and chunks.
+// y may be x (each element is read before it is written, by the same thread).
+template <typename Vec>
+__global__ void broadcast_apply_planes(int64_t planes, int inner, int dim, const Vec* x,
+                                       const float* a, const float* b, Vec* y, Vec* copy) {
+  for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {
+    const int d = static_cast<int>(p % dim);
+    const float ad = scale_of(a, d), bd = shift_of(b, d);
+    const int64_t base = p * inner;
+    for (int i = blockIdx.y * blockDim.x + threadIdx.x; i < inner; i += gridDim.y * blockDim.x) {
+      Vec v = x[base + i];
+      if (copy) copy[base + i] = v;
+      for (int k = 0; k < kLanes<Vec>; ++k) lane(v, k) = fmaf(ad, lane(v, k), bd);
+      y[base + i] = v;
+    }
+  }
+}
+
+// The same map for small inner: x, y, copy are n Vecs; element e = kLanes * j + k of vector
+// j has d = (e / inner) % dim, found once per vector and stepped along its lanes.
+template <typename Vec>
+__global__ void broadcast_apply_flat(int64_t n, int inner, int dim, const Vec* x, const float* a,
+                                     const float* b, Vec* y, Vec* copy) {
+  CUDA_KERNEL_LOOP(j, n) {
+    const int64_t e = j * kLanes<Vec>;
+    const int64_t plane = div_fast(e, inner);
+    int r = static_cast<int>(e - plane * inner);
+    int d = static_cast<int>(plane - div_fast(plane, dim) * dim);
+    Vec v = x[j];
+    if (copy) copy[j] = v;
+    for (int k = 0; k < kLanes<Vec>; ++k) {
+      lane(v, k) = fmaf(scale_of(a, d), lane(v, k), shift_of(b, d));
+      if (++r == inner) {
+        r = 0;
+        if (++d == dim) d = 0;
+      }
+    }
+    y[j] = v;
   }
 }
 
 // One block per d: s = sum over o, i of u (* v when v is not null) at (o, d, i);
 // r[d] = r[d] + s (accumulate) or s; with r_plain, also r_plain[d] += sum of u.
+// Thread t visits k = t, t + blockDim.x, ... of the outer * inner elements of d, stepping
+// k's (o, i) without division.
 __global__ void broadcast_reduce(int outer, int dim, int inner, const float* u, const float* v,
                                  float* r, bool accumulate, float* r_plain) {
-  const int64_t per_d = static_cast<int64_t>(outer) * inner;
+  const int step = blockDim.x;
+  const int step_o = inner > 0 ? step / inner : 0, step_i = inner > 0 ? step % inner : 0;
   for (int d = blockIdx.x; d < dim; d += gridDim.x) {
     float part = 0.f, plain = 0.f;
-    for (int64_t k = threadIdx.x; k < per_d; k += blockDim.x) {
-      const int64_t at = ((k / inner) * dim + d) * inner + k % inner;
+    // (o, i) of k = threadIdx.x; nothing to sum when inner is 0.
+    int64_t o = inner > 0 ? threadIdx.x / inner : outer;
+    int i = inner > 0 ? threadIdx.x % inner : 0;
+    for (; o < outer; o += step_o) {
+      const int64_t at = (o * dim + d) * inner + i;
       const float ui = u[at];
       part += v ? ui * v[at] : ui;
       plain += ui;
+      i += step_i;
+      if (i >= inner) {
+        i -= inner;
+        ++o;
+      }
     }
     part = block_sum(part);
     if (r_plain) plain = block_sum(plain);
@@ -51,6 +123,31 @@ __global__ void broadcast_reduce(int outer, int dim, int inner, const float* u, 
   }
 }
 
+bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+template <typename Vec>
+void launch_apply(const broadcast::Geometry& g, const float* x, const float* a, const float* b,
+                  float* y, float* copy) {
+  const int64_t planes = static_cast<int64_t>(g.outer) * g.dim;
+  const auto* xv = reinterpret_cast<const Vec*>(x);
+  auto* yv = reinterpret_cast<Vec*>(y);
+  auto* cv = reinterpret_cast<Vec*>(copy);
+  if (g.inner >= kMinPlaneInner) {
+    const int inner = g.inner / kLanes<Vec>;
+    const int threads = std::min(kCudaThreads, (inner + 31) / 32 * 32);
+    const dim3 grid(
+        static_cast<unsigned>(std::min(planes, kMaxPlaneBlocks)),
+        static_cast<unsigned>(std::min<int64_t>((inner + threads - 1) / threads, kMaxGridY)));
+    broadcast_apply_planes<Vec><<<grid, threads>>>(planes, inner, g.dim, xv, a, b, yv, cv);
+    cuda_check_launch("broadcast_apply_planes");
+  } else {
+    CUDA_LAUNCH(broadcast_apply_flat<Vec>, planes * g.inner / kLanes<Vec>, g.inner, g.dim, xv, a, b,
+                yv, cv);
+  }
+}
+
 }  // namespace
 
 namespace broadcast {
@@ -58,7 +155,15 @@ namespace broadcast {
 void ApplyGpu(const Geometry& g, const float* x, const float* a, const float* b, float* y,
               float* copy) {
   const int64_t n = static_cast<int64_t>(g.outer) * g.dim * g.inner;
-  CUDA_LAUNCH(broadcast_apply, n, g.dim, g.inner, x, a, b, y, copy);
+  if (n == 0) return;
+  // float4 needs whole vectors: within a plane (planes kernel) or over the array (flat).
+  const int64_t unit = g.inner >= kMinPlaneInner ? g.inner : n;
+  const bool vec4 =
+      unit % 4 == 0 && aligned16(x) && aligned16(y) && (copy == nullptr || aligned16(copy));
+  if (vec4)
+    launch_apply<float4>(g, x, a, b, y, copy);
+  else
+    launch_apply<float>(g, x, a, b, y, copy);
 }
 
 void ReduceGpu(const Geometry& g, const float* u, const float* v, float* r, bool accumulate,
