@@ -604,10 +604,11 @@ TEST(NetSummary, CommandNeedsModel) {
 // ratio is set to 0 here (the layer still runs).
 //   - Every blob's data agrees within a relative (L2) error of 1e-4.
 //   - A deep net's gradients are sensitive to rounding (ReLU kinks, BatchNorm over a batch
-//     of 1): the test measures that on the CPU, as the gradients' relative change when the
-//     input is perturbed by 1e-6 (relative), and allows the GPU 10 times that, and at least
-//     1e-3. (ResNet-50 and MobileNet change by 3% and 11% that way, which is why they are not
-//     here: they would test little, slowly; their layers are tested one by one.)
+//     of 1, sums that nearly cancel): the test measures that on the CPU, per parameter, as the
+//     gradient's relative change when the input is perturbed by 1e-6 (relative), and allows
+//     the GPU 10 times that, and at least 1e-3. (ResNet-50 and MobileNet change by 3% and 11% that
+//     way, which is why they are not here: they would test little, slowly; their layers are tested
+//     one by one.)
 
 double RelativeL2(const float* a, const float* b, int n) {
   double num = 0, den = 0;
@@ -618,27 +619,27 @@ double RelativeL2(const float* a, const float* b, int n) {
   return std::sqrt(num / std::max(den, 1e-30));
 }
 
-// The largest relative (L2) difference between the two nets' learnable gradients; `which`
-// (when given) names that parameter: "layer blob k (N values, |g| = norm)".
-double WorstGradientDifference(const Net& a, const Net& b, std::string* which = nullptr) {
-  double worst = -1;
+// Relative (L2) difference of each learnable gradient between two nets.
+std::vector<double> GradientDifferences(const Net& a, const Net& b) {
+  std::vector<double> differences;
   for (size_t i = 0; i < a.learnable_params().size(); ++i) {
     const Blob &x = *a.learnable_params()[i], &y = *b.learnable_params()[i];
-    const double difference = RelativeL2(x.cpu_diff(), y.cpu_diff(), x.count());
-    if (difference <= worst) continue;
-    worst = difference;
-    if (!which) continue;
-    std::ostringstream name;
-    for (size_t l = 0; l < a.layers().size(); ++l)
-      for (size_t k = 0; k < a.layers()[l]->blobs().size(); ++k)
-        if (a.layers()[l]->blobs()[k].get() == &x)
-          name << a.layer_names()[l] << " blob " << k << " ";
-    double norm = 0;
-    for (int j = 0; j < x.count(); ++j) norm += double(x.cpu_diff()[j]) * x.cpu_diff()[j];
-    name << "(" << x.count() << " values, |g| = " << std::sqrt(norm) << ")";
-    *which = name.str();
+    differences.push_back(RelativeL2(x.cpu_diff(), y.cpu_diff(), x.count()));
   }
-  return std::max(worst, 0.0);
+  return differences;
+}
+
+// "layer blob k (N values, |g| = norm)" for learnable parameter i of `net`.
+std::string DescribeParam(const Net& net, size_t i) {
+  const Blob& x = *net.learnable_params()[i];
+  std::ostringstream name;
+  for (size_t l = 0; l < net.layers().size(); ++l)
+    for (size_t k = 0; k < net.layers()[l]->blobs().size(); ++k)
+      if (net.layers()[l]->blobs()[k].get() == &x) name << net.layer_names()[l] << " blob " << k;
+  double norm = 0;
+  for (int j = 0; j < x.count(); ++j) norm += double(x.cpu_diff()[j]) * x.cpu_diff()[j];
+  name << " (" << x.count() << " values, |g| = " << std::sqrt(norm) << ")";
+  return name.str();
 }
 
 using gputest::GpuAvailable;
@@ -668,14 +669,25 @@ void CheckGpuMatchesCpu(const std::string& dir) {
     EXPECT_LT(RelativeL2(a.cpu_data(), b.cpu_data(), a.count()), 1e-4)
         << dir << " blob " << cpu.blob_names()[i];
   }
-  const double sensitivity = WorstGradientDifference(cpu, perturbed);
-  std::string worst;
-  const double gpu_difference = WorstGradientDifference(cpu, gpu, &worst);
-  EXPECT_LT(gpu_difference, std::max(1e-3, 10 * sensitivity)) << dir << ", worst: " << worst;
+  // Per parameter: the GPU may differ by 10 times what the perturbation changes on the CPU,
+  // and at least by 1e-3. (A gradient that nearly cancels, such as a bias gradient of norm
+  // 1e-3 summed over 224 x 224 positions, is as sensitive to rounding as to the input.)
+  const std::vector<double> sensitivity = GradientDifferences(cpu, perturbed);
+  const std::vector<double> difference = GradientDifferences(cpu, gpu);
+  size_t worst = 0;
+  double worst_ratio = 0;
+  for (size_t p = 0; p < difference.size(); ++p) {
+    const double ratio = difference[p] / std::max(1e-3, 10 * sensitivity[p]);
+    if (ratio > worst_ratio) worst_ratio = ratio, worst = p;
+  }
+  const std::string name = difference.empty() ? "none" : DescribeParam(cpu, worst);
+  EXPECT_LT(worst_ratio, 1.0) << dir << ": " << name << " differs by " << difference[worst]
+                              << ", its sensitivity is " << sensitivity[worst];
   std::printf(
-      "[ zoo gpu  ] %s: gradients differ from the CPU's by %.2e (relative L2, worst "
-      "parameter: %s); a 1e-6 input perturbation changes them by %.2e on the CPU\n",
-      dir.c_str(), gpu_difference, worst.c_str(), sensitivity);
+      "[ zoo gpu  ] %s: worst gradient (relative to its allowance) is %s: it differs from the "
+      "CPU's by %.2e (relative L2); a 1e-6 input perturbation changes it by %.2e on the CPU\n",
+      dir.c_str(), name.c_str(), difference.empty() ? 0.0 : difference[worst],
+      difference.empty() ? 0.0 : sensitivity[worst]);
 }
 
 #define GPU_ZOO_TEST(Name, dir) \
