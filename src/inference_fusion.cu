@@ -54,7 +54,9 @@ struct Summands {
   int n;
 };
 
-// y = act(c0 x0 + c1 x1 + ...) over `count` values (count4 float4 groups when vec4).
+// y = act(c0 x0 + c1 x1 + ...) over `count` values (count / 4 float4 groups when vec4), for
+// kInputs summands (a template argument: the loops over them have constant bounds).
+template <int kInputs>
 __global__ void sum_relu_kernel(int64_t count, bool vec4, Summands s, float slope, float* y) {
   auto act = [=](float v) { return v > 0.f ? v : v * slope; };
   const int64_t first = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
@@ -62,23 +64,18 @@ __global__ void sum_relu_kernel(int64_t count, bool vec4, Summands s, float slop
   if (vec4) {
     for (int64_t i = first; i < count / 4; i += step) {
       float4 v = reinterpret_cast<const float4*>(s.x[0])[i];
-      v.x *= s.c[0];
-      v.y *= s.c[0];
-      v.z *= s.c[0];
-      v.w *= s.c[0];
-      for (int k = 1; k < s.n; ++k) {
+      v = make_float4(s.c[0] * v.x, s.c[0] * v.y, s.c[0] * v.z, s.c[0] * v.w);
+      for (int k = 1; k < kInputs; ++k) {
         const float4 u = reinterpret_cast<const float4*>(s.x[k])[i];
-        v.x += s.c[k] * u.x;
-        v.y += s.c[k] * u.y;
-        v.z += s.c[k] * u.z;
-        v.w += s.c[k] * u.w;
+        v = make_float4(v.x + s.c[k] * u.x, v.y + s.c[k] * u.y, v.z + s.c[k] * u.z,
+                        v.w + s.c[k] * u.w);
       }
       reinterpret_cast<float4*>(y)[i] = make_float4(act(v.x), act(v.y), act(v.z), act(v.w));
     }
   } else {
     for (int64_t i = first; i < count; i += step) {
       float v = s.c[0] * s.x[0][i];
-      for (int k = 1; k < s.n; ++k) v += s.c[k] * s.x[k][i];
+      for (int k = 1; k < kInputs; ++k) v += s.c[k] * s.x[k][i];
       y[i] = act(v);
     }
   }
@@ -102,7 +99,19 @@ void ForwardSumReluGpu(const AffineChain& chain, const std::vector<Blob*>& botto
   float* y = top->mutable_gpu_data();
   vec4 = vec4 && Aligned16(y);
   const int64_t work = vec4 ? count / 4 : count;
-  sum_relu_kernel<<<cuda_blocks(work), kCudaThreads>>>(count, vec4, s, chain.negative_slope, y);
+  const int blocks = cuda_blocks(work);
+  const float slope = chain.negative_slope;
+  switch (s.n) {
+    case 2:
+      sum_relu_kernel<2><<<blocks, kCudaThreads>>>(count, vec4, s, slope, y);
+      break;
+    case 3:
+      sum_relu_kernel<3><<<blocks, kCudaThreads>>>(count, vec4, s, slope, y);
+      break;
+    default:
+      sum_relu_kernel<4><<<blocks, kCudaThreads>>>(count, vec4, s, slope, y);
+      break;
+  }
   cuda_check_launch("sum_relu_kernel");
 }
 

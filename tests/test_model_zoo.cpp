@@ -670,8 +670,7 @@ void CheckGpuMatchesCpu(const std::string& dir) {
         << dir << " blob " << cpu.blob_names()[i];
   }
   // Per parameter: the GPU may differ by 10 times what the perturbation changes on the CPU,
-  // and at least by 1e-3. (A gradient that nearly cancels, such as a bias gradient of norm
-  // 1e-3 summed over 224 x 224 positions, is as sensitive to rounding as to the input.)
+  // and at least by 1e-3. CREMA_ZOO_VERBOSE=1 prints every parameter's two figures.
   const std::vector<double> sensitivity = GradientDifferences(cpu, perturbed);
   const std::vector<double> difference = GradientDifferences(cpu, gpu);
   size_t worst = 0;
@@ -680,6 +679,10 @@ void CheckGpuMatchesCpu(const std::string& dir) {
     const double ratio = difference[p] / std::max(1e-3, 10 * sensitivity[p]);
     if (ratio > worst_ratio) worst_ratio = ratio, worst = p;
   }
+  if (std::getenv("CREMA_ZOO_VERBOSE"))  // every parameter, for a closer look
+    for (size_t p = 0; p < difference.size(); ++p)
+      std::printf("[ zoo gpu  ]   %s: differs by %.2e, sensitivity %.2e\n",
+                  DescribeParam(cpu, p).c_str(), difference[p], sensitivity[p]);
   const std::string name = difference.empty() ? "none" : DescribeParam(cpu, worst);
   EXPECT_LT(worst_ratio, 1.0) << dir << ": " << name << " differs by " << difference[worst]
                               << ", its sensitivity is " << sensitivity[worst];
