@@ -64,6 +64,9 @@ bool UsesGlobalStats(const pb::LayerParameter& p) {
 
 std::vector<AffineChain> FindAffineChains(const Net& net) {
   std::vector<AffineChain> chains;
+#ifndef CREMA_WITH_CUDA
+  return chains;  // a CPU-only build has no fused kernels
+#endif
   if (FusionDisabled()) return chains;
   const auto& layers = net.layers();
   const int n = net.num_layers();

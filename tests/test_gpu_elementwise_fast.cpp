@@ -219,6 +219,7 @@ TEST_F(GpuLayers, FastScaleBiasInPlace) {
 // 16-byte boundary (the float path, whatever inner is), and on 16-byte aligned ones.
 TEST_F(GpuLayers, FastBroadcastApplyUnaligned) {
   REQUIRE_GPU();
+#ifdef CREMA_WITH_CUDA  // broadcast::ApplyGpu exists in CUDA builds only
   for (const broadcast::Geometry g :
        {broadcast::Geometry{1, 2, 3, 64}, broadcast::Geometry{1, 3, 5, 4},
         broadcast::Geometry{1, 4, 6, 1}}) {
@@ -244,6 +245,7 @@ TEST_F(GpuLayers, FastBroadcastApplyUnaligned) {
       }
     }
   }
+#endif
 }
 
 // 65600 planes of 64 (outer 32800, dim 2): the planes kernel's blocks loop over planes.
