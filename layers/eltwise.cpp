@@ -103,7 +103,10 @@ void EltwiseLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& pro
   const int num = static_cast<int>(bottom.size());
   for (int k = 0; k < num; ++k) bottom_ptrs_[k] = bottom[k]->cpu_data();
   const float* const* x = bottom_ptrs_.data();
-  for (int k = 0; k < num; ++k) {
+  // Bottom 0 last: in place (top == bottom 0) its gradient overwrites dy, which the others
+  // still need (the GPU code keeps the same order).
+  for (int step = 0; step < num; ++step) {
+    const int k = (step + 1) % num;
     if (!propagate_down[k]) continue;
     float* dx = bottom[k]->mutable_cpu_diff();
     switch (op_) {

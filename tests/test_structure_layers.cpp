@@ -391,6 +391,23 @@ TEST(EltwiseLayer, GradientSumCoeffs) {
   testing::GradientChecker().Check(layer.get(), in.vec(), {&top});
 }
 
+TEST(EltwiseLayer, SumInPlaceGradients) {
+  // top == bottom 0: the layer must still give dx_k = c_k dy to every bottom, although
+  // bottom 0's gradient overwrites dy.
+  Blob a(Shape{3}), b(Shape{3});
+  SetValues(&a, {1, 2, 3});
+  SetValues(&b, {10, 20, 30});
+  auto layer = MakeLayer("name: 'sum' type: 'Eltwise' eltwise_param { coeff: 2 coeff: 3 }");
+  layer->SetUp({&a, &b}, {&a});
+  layer->Forward({&a, &b}, {&a});
+  EXPECT_EQ(Values(a), (std::vector<float>{32, 64, 96}));
+  const float dy[] = {1, -1, 0.5f};
+  std::copy(dy, dy + 3, a.mutable_cpu_diff());
+  layer->Backward({&a}, {true, true}, {&a, &b});
+  EXPECT_EQ(Diffs(a), (std::vector<float>{2, -2, 1}));
+  EXPECT_EQ(Diffs(b), (std::vector<float>{3, -3, 1.5f}));
+}
+
 TEST(EltwiseLayer, GradientProdStable) {
   ThreeBlobs in;
   Blob top;
