@@ -153,21 +153,6 @@ struct BnTrainGrad {
   __device__ At at(int c) const { return {mean_dy[c], mean_dyy[c], inv_std[c]}; }
 };
 
-// The floats of a float (1) or a float4 (4), by index (unrolled loops make it a register).
-template <typename Vec>
-constexpr int kLanes = sizeof(Vec) / sizeof(float);
-__device__ __forceinline__ float& lane(float& v, int) {
-  return v;
-}
-__device__ __forceinline__ float& lane(float4& v, int k) {
-  return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w;
-}
-
-// e / d, in 32 bits whenever e fits (64-bit division is several times slower).
-__device__ __forceinline__ int64_t div_fast(int64_t e, int d) {
-  return e <= UINT32_MAX ? static_cast<uint32_t>(e) / static_cast<uint32_t>(d) : e / d;
-}
-
 // y[p, i] = f(x[p, i], u[p, i]) with f = map.at(p % channels); also into y2 when not null.
 //   x, u (may be null), y, y2: [planes][inner] in Vec units (float4: inner = S / 4)
 //   grid: (planes, up to 65535 chunks of inner); blocks loop over planes and chunks.

@@ -23,21 +23,6 @@ constexpr int kMinPlaneInner = 64;   // below this, planes would leave most thre
 constexpr int64_t kMaxGridY = 65535;
 constexpr int64_t kMaxPlaneBlocks = 65535;  // blocks along the planes; more planes loop
 
-// The floats of a float (1) or a float4 (4), by index (unrolled loops make it a register).
-template <typename Vec>
-constexpr int kLanes = sizeof(Vec) / sizeof(float);
-__device__ __forceinline__ float& lane(float& v, int) {
-  return v;
-}
-__device__ __forceinline__ float& lane(float4& v, int k) {
-  return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w;
-}
-
-// e / d and e % d, in 32 bits whenever e fits (64-bit division is several times slower).
-__device__ __forceinline__ int64_t div_fast(int64_t e, int d) {
-  return e <= UINT32_MAX ? static_cast<uint32_t>(e) / static_cast<uint32_t>(d) : e / d;
-}
-
 // y = a * x + b as one FMA; a missing a is 1, a missing b is -0 (so that a * x keeps the
 // sign of a zero product, exactly as a plain multiplication).
 __device__ __forceinline__ float scale_of(const float* a, int d) {

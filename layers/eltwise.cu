@@ -12,16 +12,6 @@
 namespace crema {
 namespace {
 
-// The floats of a float (1) or a float4 (4), by index (unrolled loops make it a register).
-template <typename Vec>
-constexpr int kLanes = sizeof(Vec) / sizeof(float);
-__device__ __forceinline__ float& lane(float& v, int) {
-  return v;
-}
-__device__ __forceinline__ float& lane(float4& v, int k) {
-  return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w;
-}
-
 // SUM, first two bottoms: y = c0 * x0 + c1 * x1 over n Vecs. y may be x0 or x1.
 template <typename Vec>
 __global__ void sum_first_pair(int64_t n, float c0, const Vec* x0, float c1, const Vec* x1,

@@ -8,16 +8,6 @@
 namespace crema {
 namespace {
 
-// The floats of a float (1) or a float4 (4), by index (unrolled loops make it a register).
-template <typename Vec>
-constexpr int kLanes = sizeof(Vec) / sizeof(float);
-__device__ __forceinline__ float& lane(float& v, int) {
-  return v;
-}
-__device__ __forceinline__ float& lane(float4& v, int k) {
-  return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w;
-}
-
 // y = x > 0 ? x : slope * x over n Vecs (slope 0: exactly 0, as the CPU, even for -inf or
 // NaN). y may be x.
 template <typename Vec>

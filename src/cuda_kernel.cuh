@@ -25,6 +25,21 @@
 
 namespace crema {
 
+// The floats of a float (1) or a float4 (4), by index (unrolled loops make it a register).
+template <typename Vec>
+constexpr int kLanes = sizeof(Vec) / sizeof(float);
+__device__ __forceinline__ float& lane(float& v, int) {
+  return v;
+}
+__device__ __forceinline__ float& lane(float4& v, int k) {
+  return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w;
+}
+
+// e / d, in 32 bits whenever e fits (64-bit division is several times slower).
+__device__ __forceinline__ int64_t div_fast(int64_t e, int d) {
+  return e <= UINT32_MAX ? static_cast<uint32_t>(e) / static_cast<uint32_t>(d) : e / d;
+}
+
 // Sum of v over the 32 lanes of a warp; the result is valid in lane 0.
 template <typename T>
 __device__ T warp_sum(T v) {
