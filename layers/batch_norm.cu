@@ -179,19 +179,11 @@ template <typename Map, typename Vec>
 __global__ void bn_map_flat(int64_t n, int inner, int channels, Map map, const Vec* x, const Vec* u,
                             Vec* y, Vec* y2) {
   CUDA_KERNEL_LOOP(j, n) {
-    const int64_t e = j * kLanes<Vec>;
-    const int64_t plane = div_fast(e, inner);
-    int s = static_cast<int>(e - plane * inner);
-    int c = static_cast<int>(plane - div_fast(plane, channels) * channels);
+    ChannelCursor at(j * kLanes<Vec>, inner, channels);
     Vec v = x[j];
     Vec w = u ? u[j] : v;
-    for (int k = 0; k < kLanes<Vec>; ++k) {
-      lane(v, k) = map.at(c)(lane(v, k), lane(w, k));
-      if (++s == inner) {
-        s = 0;
-        if (++c == channels) c = 0;
-      }
-    }
+    for (int k = 0; k < kLanes<Vec>; ++k, at.next())
+      lane(v, k) = map.at(at.c)(lane(v, k), lane(w, k));
     y[j] = v;
     if (y2) y2[j] = v;
   }

@@ -58,19 +58,11 @@ template <typename Vec>
 __global__ void broadcast_apply_flat(int64_t n, int inner, int dim, const Vec* x, const float* a,
                                      const float* b, Vec* y, Vec* copy) {
   CUDA_KERNEL_LOOP(j, n) {
-    const int64_t e = j * kLanes<Vec>;
-    const int64_t plane = div_fast(e, inner);
-    int r = static_cast<int>(e - plane * inner);
-    int d = static_cast<int>(plane - div_fast(plane, dim) * dim);
+    ChannelCursor at(j * kLanes<Vec>, inner, dim);
     Vec v = x[j];
     if (copy) copy[j] = v;
-    for (int k = 0; k < kLanes<Vec>; ++k) {
-      lane(v, k) = fmaf(scale_of(a, d), lane(v, k), shift_of(b, d));
-      if (++r == inner) {
-        r = 0;
-        if (++d == dim) d = 0;
-      }
-    }
+    for (int k = 0; k < kLanes<Vec>; ++k, at.next())
+      lane(v, k) = fmaf(scale_of(a, at.c), lane(v, k), shift_of(b, at.c));
     y[j] = v;
   }
 }

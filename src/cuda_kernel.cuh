@@ -40,6 +40,25 @@ __device__ __forceinline__ int64_t div_fast(int64_t e, int d) {
   return e <= UINT32_MAX ? static_cast<uint32_t>(e) / static_cast<uint32_t>(d) : e / d;
 }
 
+// Where element e of an array [planes][inner] lies, plane p belonging to channel p % channels:
+// offset s in its plane and channel c, found with two divisions and then stepped along.
+struct ChannelCursor {
+  int s, c;
+  const int inner, channels;
+  __device__ ChannelCursor(int64_t e, int inner_, int channels_)
+      : inner(inner_), channels(channels_) {
+    const int64_t plane = div_fast(e, inner);
+    s = static_cast<int>(e - plane * inner);
+    c = static_cast<int>(plane - div_fast(plane, channels) * channels);
+  }
+  __device__ void next() {
+    if (++s == inner) {
+      s = 0;
+      if (++c == channels) c = 0;
+    }
+  }
+};
+
 // Sum of v over the 32 lanes of a warp; the result is valid in lane 0.
 template <typename T>
 __device__ T warp_sum(T v) {
