@@ -189,10 +189,6 @@ __global__ void bn_map_flat(int64_t n, int inner, int channels, Map map, const V
   }
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
 template <typename Map, typename Vec>
 void launch_map(int64_t planes, int spatial, int channels, const Map& map, const float* x,
                 const float* u, float* y, float* y2) {

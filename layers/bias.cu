@@ -100,10 +100,6 @@ __global__ void broadcast_reduce(int outer, int dim, int inner, const float* u, 
   }
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
 template <typename Vec>
 void launch_apply(const broadcast::Geometry& g, const float* x, const float* a, const float* b,
                   float* y, float* copy) {

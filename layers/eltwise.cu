@@ -43,10 +43,6 @@ __global__ void sum_backward(int64_t n, float c, const Vec* dy, Vec* dx) {
   }
 }
 
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
 template <typename Vec>
 const Vec* as(const float* p) {
   return reinterpret_cast<const Vec*>(p);

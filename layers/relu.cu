@@ -16,7 +16,7 @@ __global__ void relu_forward(int64_t n, const Vec* x, float slope, Vec* y) {
     Vec v = x[i];
     for (int k = 0; k < kLanes<Vec>; ++k) {
       const float xk = lane(v, k);
-      lane(v, k) = xk > 0.f ? xk : slope == 0.f ? 0.f : slope * xk;
+      lane(v, k) = relu_of(xk, slope);
     }
     y[i] = v;
   }
@@ -32,10 +32,6 @@ __global__ void relu_backward(int64_t n, const Vec* x, const Vec* dy, float slop
       lane(g, k) = lane(v, k) > 0.f ? lane(g, k) : slope * lane(g, k);
     dx[i] = g;
   }
-}
-
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
 }  // namespace

@@ -25,6 +25,17 @@
 
 namespace crema {
 
+// ReLU as the layer computes it: v > 0 ? v : slope * v, and exactly 0 for slope 0 (even for
+// -inf or NaN, as on the CPU).
+__device__ __forceinline__ float relu_of(float v, float slope) {
+  return v > 0.f ? v : slope == 0.f ? 0.f : slope * v;
+}
+
+// Whether a device array can be read as float4 (16-byte aligned).
+inline bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
 // The floats of a float (1) or a float4 (4), by index (unrolled loops make it a register).
 template <typename Vec>
 constexpr int kLanes = sizeof(Vec) / sizeof(float);

@@ -32,7 +32,7 @@ bool InPlaceOn(const Net& net, int i, int blob_id) {
 }
 
 // An Eltwise SUM of 2..4 bottoms into a blob of its own, followed by a ReLU in place on it.
-bool FindSumRelu(const Net& net, int i, AffineChain* chain) {
+bool FindSumRelu(const Net& net, int i, FusedChain* chain) {
   const auto& layers = net.layers();
   const pb::LayerParameter& p = layers[i]->layer_param();
   const auto& bottoms = net.bottom_ids(i);
@@ -44,7 +44,7 @@ bool FindSumRelu(const Net& net, int i, AffineChain* chain) {
   for (int b : bottoms)
     if (b == top) return false;  // in place: leave it to the layer
   if (layers[i + 1]->type() != std::string("ReLU") || !InPlaceOn(net, i + 1, top)) return false;
-  chain->kind = AffineChain::Kind::kSumRelu;
+  chain->kind = FusedChain::Kind::kSumRelu;
   chain->first = i;
   chain->last = i + 1;
   chain->coefficients.assign(bottoms.size(), 1.f);
@@ -62,8 +62,8 @@ bool UsesGlobalStats(const pb::LayerParameter& p) {
 
 }  // namespace
 
-std::vector<AffineChain> FindAffineChains(const Net& net) {
-  std::vector<AffineChain> chains;
+std::vector<FusedChain> FindFusedChains(const Net& net) {
+  std::vector<FusedChain> chains;
 #ifndef CREMA_WITH_CUDA
   return chains;  // a CPU-only build has no fused kernels
 #endif
@@ -71,7 +71,7 @@ std::vector<AffineChain> FindAffineChains(const Net& net) {
   const auto& layers = net.layers();
   const int n = net.num_layers();
   for (int i = 0; i < n; ++i) {
-    AffineChain sum_relu;
+    FusedChain sum_relu;
     if (FindSumRelu(net, i, &sum_relu)) {
       chains.push_back(sum_relu);
       i = sum_relu.last;
@@ -85,7 +85,7 @@ std::vector<AffineChain> FindAffineChains(const Net& net) {
         blob.num_axes() < 2)
       continue;
     const int channels = blob.shape(1);
-    AffineChain chain;
+    FusedChain chain;
     chain.first = chain.last = i;
     chain.batch_norm = layers[i].get();
     chain.eps = p.batch_norm_param().eps();

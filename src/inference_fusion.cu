@@ -27,7 +27,7 @@ __global__ void affine_chain_kernel(int64_t planes, int channels, int inner, boo
     const float b = beta ? beta[c] : 0.f;
     auto f = [=](float v) {
       v = (v - mean) * a + b;
-      return relu && !(v > 0.f) ? v * slope : v;
+      return relu ? relu_of(v, slope) : v;
     };
     float* row = x + p * inner;
     const int first = blockIdx.x * blockDim.x + threadIdx.x, step = blockDim.x * gridDim.x;
@@ -58,7 +58,6 @@ struct Summands {
 // kInputs summands (a template argument: the loops over them have constant bounds).
 template <int kInputs>
 __global__ void sum_relu_kernel(int64_t count, bool vec4, Summands s, float slope, float* y) {
-  auto act = [=](float v) { return v > 0.f ? v : v * slope; };
   const int64_t first = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
   if (vec4) {
@@ -70,22 +69,19 @@ __global__ void sum_relu_kernel(int64_t count, bool vec4, Summands s, float slop
         v = make_float4(v.x + s.c[k] * u.x, v.y + s.c[k] * u.y, v.z + s.c[k] * u.z,
                         v.w + s.c[k] * u.w);
       }
-      reinterpret_cast<float4*>(y)[i] = make_float4(act(v.x), act(v.y), act(v.z), act(v.w));
+      reinterpret_cast<float4*>(y)[i] = make_float4(relu_of(v.x, slope), relu_of(v.y, slope),
+                                                    relu_of(v.z, slope), relu_of(v.w, slope));
     }
   } else {
     for (int64_t i = first; i < count; i += step) {
       float v = s.c[0] * s.x[0][i];
       for (int k = 1; k < kInputs; ++k) v += s.c[k] * s.x[k][i];
-      y[i] = act(v);
+      y[i] = relu_of(v, slope);
     }
   }
 }
 
-bool Aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
-void ForwardSumReluGpu(const AffineChain& chain, const std::vector<Blob*>& bottoms, Blob* top) {
+void ForwardSumReluGpu(const FusedChain& chain, const std::vector<Blob*>& bottoms, Blob* top) {
   const int64_t count = top->count();
   if (count == 0) return;
   Summands s{};
@@ -94,10 +90,10 @@ void ForwardSumReluGpu(const AffineChain& chain, const std::vector<Blob*>& botto
   for (int k = 0; k < s.n; ++k) {
     s.x[k] = bottoms[k]->gpu_data();
     s.c[k] = chain.coefficients[k];
-    vec4 = vec4 && Aligned16(s.x[k]);
+    vec4 = vec4 && aligned16(s.x[k]);
   }
   float* y = top->mutable_gpu_data();
-  vec4 = vec4 && Aligned16(y);
+  vec4 = vec4 && aligned16(y);
   const int64_t work = vec4 ? count / 4 : count;
   const int blocks = cuda_blocks(work);
   const float slope = chain.negative_slope;
@@ -117,8 +113,8 @@ void ForwardSumReluGpu(const AffineChain& chain, const std::vector<Blob*>& botto
 
 }  // namespace
 
-void ForwardAffineChainGpu(const AffineChain& chain, const std::vector<Blob*>& bottoms, Blob* top) {
-  if (chain.kind == AffineChain::Kind::kSumRelu) {
+void ForwardFusedChainGpu(const FusedChain& chain, const std::vector<Blob*>& bottoms, Blob* top) {
+  if (chain.kind == FusedChain::Kind::kSumRelu) {
     ForwardSumReluGpu(chain, bottoms, top);
     return;
   }
@@ -128,7 +124,7 @@ void ForwardAffineChainGpu(const AffineChain& chain, const std::vector<Blob*>& b
   const int64_t planes = static_cast<int64_t>(blob->shape(0)) * channels;
   const int inner = static_cast<int>(blob->count() / planes);
   float* x = blob->mutable_gpu_data();
-  const bool vec4 = inner % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
+  const bool vec4 = inner % 4 == 0 && aligned16(x);
   const int work = vec4 ? inner / 4 : inner;
   const int threads = work >= 256 ? 256 : ((work + 31) / 32) * 32;
   const int per_plane = (work + threads - 1) / threads;

@@ -30,7 +30,7 @@ namespace crema {
 class Layer;
 class Net;
 
-struct AffineChain {
+struct FusedChain {
   enum class Kind { kBatchNorm, kSumRelu };
   Kind kind = Kind::kBatchNorm;
   int first = 0;  // the first layer's index (BatchNorm or Eltwise)
@@ -44,12 +44,12 @@ struct AffineChain {
 };
 
 // The chains of `net` (see above), in layer order; empty when CREMA_FUSION=0.
-std::vector<AffineChain> FindAffineChains(const Net& net);
+std::vector<FusedChain> FindFusedChains(const Net& net);
 
 #ifdef CREMA_WITH_CUDA
 // Runs the chain on the GPU: `bottoms` are its first layer's, `top` the blob it leaves (its
 // layers' Reshape must have run).
-void ForwardAffineChainGpu(const AffineChain& chain, const std::vector<Blob*>& bottoms, Blob* top);
+void ForwardFusedChainGpu(const FusedChain& chain, const std::vector<Blob*>& bottoms, Blob* top);
 #endif
 
 }  // namespace crema

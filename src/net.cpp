@@ -244,9 +244,9 @@ void Net::Init(const pb::NetParameter& in_param) {
   }
   debug_info_ = param.debug_info();
   fused_at_.assign(num_layers, nullptr);
-  const std::vector<AffineChain> chains = FindAffineChains(*this);
-  for (const AffineChain& chain : chains)
-    fused_at_[chain.first] = std::make_shared<const AffineChain>(chain);
+  const std::vector<FusedChain> chains = FindFusedChains(*this);
+  for (const FusedChain& chain : chains)
+    fused_at_[chain.first] = std::make_shared<const FusedChain>(chain);
   LOG_IF(INFO, Context::root_solver() && !chains.empty())
       << "Net '" << name_ << "': " << chains.size()
       << " chain(s) (BatchNorm [+ Scale] [+ ReLU], Eltwise SUM + ReLU) run as one kernel "
@@ -393,11 +393,11 @@ float Net::ForwardFromTo(int start, int end) {
 
 int Net::ForwardStep(int i, int end, float* loss) {
 #ifdef CREMA_WITH_CUDA
-  const AffineChain* chain = fused_at_.empty() ? nullptr : fused_at_[i].get();
+  const FusedChain* chain = fused_at_.empty() ? nullptr : fused_at_[i].get();
   if (chain && chain->last <= end && !debug_info_ && Context::mode() == Mode::GPU) {
     for (int k = chain->first; k <= chain->last; ++k)
       layers_[k]->Reshape(bottom_vecs_[k], top_vecs_[k]);
-    ForwardAffineChainGpu(*chain, bottom_vecs_[i], top_vecs_[chain->last][0]);
+    ForwardFusedChainGpu(*chain, bottom_vecs_[i], top_vecs_[chain->last][0]);
     return chain->last + 1;
   }
 #endif

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -144,8 +145,9 @@ void SetStatistics(Net* net, float factor) {
 
 // Runs `text` (a TEST net) on the CPU and on the GPU, fused and (CREMA_FUSION=0) unfused, and
 // compares the output blob 'c' (or `output`).
+// With `minus_infinity`, the first input's first value is -inf (a ReLU of slope 0 gives 0).
 void CompareFused(const std::string& text, size_t expected_chains, float factor = 2.f,
-                  const std::string& output = "c") {
+                  const std::string& output = "c", bool minus_infinity = false) {
   unsetenv("CREMA_FUSION");
   Net fused(NetParam(text));
   ASSERT_EQ(fused.fused_chains().size(), expected_chains) << text;
@@ -158,6 +160,8 @@ void CompareFused(const std::string& text, size_t expected_chains, float factor 
     plain.params()[i]->CopyFrom(*fused.params()[i]);
   for (size_t k = 0; k < fused.input_blobs().size(); ++k) {
     gputest::FillBlob(fused.input_blobs()[k], gputest::Gaussian(), 3 + k);
+    if (minus_infinity && k == 0)
+      fused.input_blobs()[0]->mutable_cpu_data()[0] = -std::numeric_limits<float>::infinity();
     plain.input_blobs()[k]->CopyFrom(*fused.input_blobs()[k]);
   }
 
@@ -241,6 +245,8 @@ TEST_F(GpuFusion, SumReluMatchesLayers) {
              "relu_param { negative_slope: 0.2 }"),
       1);
   CompareFused(SumNet("TEST", "dim: 4 dim: 4", 4), 1);
+  // A ReLU of slope 0 gives exactly 0 for -inf, as the layer does (not -inf * 0 = NaN).
+  CompareFused(SumNet("TEST", "dim: 2 dim: 8", 2), 1, 2.f, "c", /*minus_infinity=*/true);
 }
 
 }  // namespace

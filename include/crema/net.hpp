@@ -17,7 +17,7 @@
 
 namespace crema {
 
-struct AffineChain;  // src/inference_fusion.hpp
+struct FusedChain;  // src/inference_fusion.hpp
 
 class Net {
  public:
@@ -182,7 +182,7 @@ class Net {
   std::vector<bool> has_params_decay_;
   bool debug_info_ = false;
   std::vector<std::function<void(int)>> after_backward_;
-  std::vector<std::shared_ptr<const AffineChain>> fused_at_;  // per layer; set at chain starts
+  std::vector<std::shared_ptr<const FusedChain>> fused_at_;  // per layer; set at chain starts
 };
 
 // Inserts Split layers so that every blob consumed by several layers is produced once and
