@@ -45,9 +45,12 @@ inline bool GpuAvailable() {
     if (!GpuAvailable()) GTEST_SKIP() << "no CUDA device: GPU test skipped"; \
   } while (0)
 
-// Every test leaves the process in CPU mode.
+// Every test starts from the suite's seed (so it draws the same numbers alone, as ctest runs
+// it, or after other tests in one process, as tools/gpu_check.sh does) and leaves the
+// process in CPU mode.
 class GpuTest : public ::testing::Test {
  protected:
+  void SetUp() override { Context::set_random_seed(1701); }
   void TearDown() override { Context::set_mode(Mode::CPU); }
 };
 class GpuLayers : public GpuTest {};
