@@ -12,8 +12,23 @@
 //   dy [num][O][So]    -> dy16 = round16(S dy), NHWC
 //   dx16, dW16 (NHWC)  -> dx = dx16 / S, dW += dW16 / S  (NCHW / [O][C/g][K])
 // with S the loss scale. 3 spatial axes keep the 16-bit copies NCHW (elementwise rounding).
+//
+// A 1x1 convolution with stride 1, no padding and one group is a matrix product per image on
+// the NCHW blobs, in every precision (16-bit: on rounded copies, NCHW, fp32 results):
+//   y_n [O][S] = W [O][C] x_n [C][S]       (one strided-batched cuBLAS call, + bias)
+//   dx_n = W^T dy_n,   dW += sum_n dy_n x_n^T
+// which needs no layout change and no widening pass. Whether such a layer runs these GEMMs
+// or cuDNN is decided per shape: both forwards are timed on the first forward of each shape
+// and the faster is kept (logged with GLOG_v=1). CREMA_CONV_1X1_GEMM=1 or =0 forces the
+// GEMMs or cuDNN.
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+
 #include "layers/convolution.hpp"
 #include "src/cuda_kernel.cuh"
+#include "src/cuda_util.hpp"
 #include "src/cudnn_adapter.hpp"
 #include "src/mixed_precision.cuh"
 
@@ -48,6 +63,29 @@ int64_t spatial_volume(const Blob& blob, int num, int channels) {
   return blob.count() / (static_cast<int64_t>(num) * channels);
 }
 
+// The 16-bit array p advanced by n values.
+const void* offset_16(const void* p, int64_t n) {
+  return static_cast<const uint16_t*>(p) + n;
+}
+
+// CREMA_CONV_1X1_GEMM: "1" always GEMMs, "0" always cuDNN, unset (or anything else): timed.
+enum class GemmRoute { kTimed, kAlways, kNever };
+GemmRoute gemm_route_setting() {
+  const char* v = std::getenv("CREMA_CONV_1X1_GEMM");
+  const std::string value = v ? v : "";
+  return value == "1" ? GemmRoute::kAlways : value == "0" ? GemmRoute::kNever : GemmRoute::kTimed;
+}
+
+// The timed decisions, per device and shape (ConvShape::ToString), for the whole process.
+std::mutex& route_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::map<std::string, bool>& route_cache() {
+  static std::map<std::string, bool> c;
+  return c;
+}
+
 }  // namespace
 
 bool ConvolutionLayer::nhwc_16(Precision math) const {
@@ -61,46 +99,97 @@ void ConvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   const Precision math = precision();
   const bool nhwc = nhwc_16(math);
   if (!cudnn_) cudnn_ = std::make_shared<cudnn::ConvolutionOp>();
-  cudnn_->Setup(conv_shape(num_, channels_, num_output_, group_, bottom_spatial_, output_shape_,
-                           kernel_shape_, pad_, stride_, dilation_, math,
-                           nhwc ? cudnn::ConvLayout::NHWC : cudnn::ConvLayout::NCHW));
-  const float* weight = blobs_[0]->gpu_data();
+  const cudnn::ConvShape shape = conv_shape(
+      num_, channels_, num_output_, group_, bottom_spatial_, output_shape_, kernel_shape_, pad_,
+      stride_, dilation_, math, nhwc ? cudnn::ConvLayout::NHWC : cudnn::ConvLayout::NCHW);
+  cudnn_->Setup(shape);
+  const void* w16 = nullptr;
+  if (IsHalfPrecision(math)) {  // round W once for every bottom (and the backward pass)
+    const float* weight = blobs_[0]->gpu_data();
+    float* overflow = mixed_precision()->overflow.mutable_gpu_data();
+    void* w = gpu_buffer_16(&w16_, blobs_[0]->count());
+    const int group_channels = channels_ / group_;
+    if (nhwc)
+      gpu_round_16_nhwc(math, num_output_, group_channels,
+                        spatial_volume(*blobs_[0], num_output_, group_channels), weight, 1.f, w,
+                        overflow);
+    else
+      gpu_round_16(math, blobs_[0]->count(), weight, 1.f, w, overflow);
+    w16 = w;
+  }
+  use_gemm_ = is_1x1_ && group_ == 1 && choose_gemm_1x1(shape, *bottom[0], top[0], w16);
+  for (size_t i = 0; i < bottom.size(); ++i) {
+    if (use_gemm_)
+      forward_gemm_1x1(*bottom[i], top[i], w16);
+    else
+      forward_cudnn(*bottom[i], top[i], w16);
+  }
+}
+
+void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* w16) {
+  const Precision math = precision();
   const float* bias = bias_term_ ? blobs_[1]->gpu_data() : nullptr;
+  float* y = top->mutable_gpu_data();
   if (!IsHalfPrecision(math)) {
-    for (size_t i = 0; i < bottom.size(); ++i) {
-      float* y = top[i]->mutable_gpu_data();
-      cudnn_->Forward(bottom[i]->gpu_data(), weight, y);
-      if (bias) cudnn_->AddBias(bias, y);
-    }
+    cudnn_->Forward(bottom.gpu_data(), blobs_[0]->gpu_data(), y);
+    if (bias) cudnn_->AddBias(bias, y);
     return;
   }
-  // 16 bits: round W once, then x -> y16 -> widened y (+ fp32 bias) per bottom.
+  // 16 bits: x -> x16 -> y16 -> widened y (+ fp32 bias).
   float* overflow = mixed_precision()->overflow.mutable_gpu_data();
-  void* w16 = gpu_buffer_16(&w16_, blobs_[0]->count());
-  const int group_channels = channels_ / group_;
-  if (nhwc)
-    gpu_round_16_nhwc(math, num_output_, group_channels,
-                      spatial_volume(*blobs_[0], num_output_, group_channels), weight, 1.f, w16,
-                      overflow);
-  else
-    gpu_round_16(math, blobs_[0]->count(), weight, 1.f, w16, overflow);
-  for (size_t i = 0; i < bottom.size(); ++i) {
-    void* x16 = gpu_buffer_16(&x16_, bottom[i]->count());
-    void* y16 = gpu_buffer_16(&y16_, top[i]->count());
-    float* y = top[i]->mutable_gpu_data();
-    if (nhwc) {
-      gpu_round_16_nhwc(math, num_, channels_, spatial_volume(*bottom[i], num_, channels_),
-                        bottom[i]->gpu_data(), 1.f, x16, overflow);
-      cudnn_->Forward(x16, w16, y16);
-      gpu_widen_16_nchw(math, num_, num_output_, spatial_volume(*top[i], num_, num_output_), y16,
-                        1.f, false, bias, y, overflow);
-      continue;
-    }
-    gpu_round_16(math, bottom[i]->count(), bottom[i]->gpu_data(), 1.f, x16, overflow);
+  void* x16 = gpu_buffer_16(&x16_, bottom.count());
+  void* y16 = gpu_buffer_16(&y16_, top->count());
+  if (nhwc_16(math)) {
+    gpu_round_16_nhwc(math, num_, channels_, spatial_volume(bottom, num_, channels_),
+                      bottom.gpu_data(), 1.f, x16, overflow);
     cudnn_->Forward(x16, w16, y16);
-    gpu_widen_16(math, top[i]->count(), y16, 1.f, false, y, overflow);
-    if (bias) cudnn_->AddBias(bias, y);
+    gpu_widen_16_nchw(math, num_, num_output_, spatial_volume(*top, num_, num_output_), y16, 1.f,
+                      false, bias, y, overflow);
+    return;
   }
+  gpu_round_16(math, bottom.count(), bottom.gpu_data(), 1.f, x16, overflow);
+  cudnn_->Forward(x16, w16, y16);
+  gpu_widen_16(math, top->count(), y16, 1.f, false, y, overflow);
+  if (bias) cudnn_->AddBias(bias, y);
+}
+
+void ConvolutionLayer::forward_gemm_1x1(const Blob& bottom, Blob* top, const void* w16) {
+  const Precision math = precision();
+  const int64_t S = out_spatial_dim_;
+  const void* x = bottom.gpu_data();
+  const void* w = blobs_[0]->gpu_data();
+  if (IsHalfPrecision(math)) {
+    void* x16 = gpu_buffer_16(&x16_, bottom.count());
+    gpu_round_16(math, bottom.count(), bottom.gpu_data(), 1.f, x16,
+                 mixed_precision()->overflow.mutable_gpu_data());
+    x = x16;
+    w = w16;
+  }
+  float* y = top->mutable_gpu_data();
+  gpu_gemm_batched(math, Trans::No, Trans::No, num_output_, S, channels_, 1.f, w, 0, x,
+                   channels_ * S, 0.f, y, num_output_ * S, num_);
+  if (bias_term_) cudnn_->AddBias(blobs_[1]->gpu_data(), y);
+}
+
+bool ConvolutionLayer::choose_gemm_1x1(const cudnn::ConvShape& shape, const Blob& bottom, Blob* top,
+                                       const void* w16) {
+  const GemmRoute route = gemm_route_setting();
+  if (route != GemmRoute::kTimed) return route == GemmRoute::kAlways;
+  const std::string key = "dev " + std::to_string(CudaCurrentDevice()) + " " + shape.ToString();
+  {
+    std::lock_guard<std::mutex> lock(route_mutex());
+    auto it = route_cache().find(key);
+    if (it != route_cache().end()) return it->second;
+  }
+  // Both forwards on this layer's first bottom (each also writes the top it would write).
+  const float gemm_ms = CudaTimeMs([&] { forward_gemm_1x1(bottom, top, w16); }, 3);
+  const float cudnn_ms = CudaTimeMs([&] { forward_cudnn(bottom, top, w16); }, 3);
+  const bool gemm = gemm_ms < cudnn_ms;
+  VLOG(1) << "1x1 convolution " << shape.ToString() << ": cuBLAS GEMMs " << gemm_ms << " ms, cuDNN "
+          << cudnn_ms << " ms: " << (gemm ? "GEMMs" : "cuDNN");
+  std::lock_guard<std::mutex> lock(route_mutex());
+  route_cache()[key] = gemm;
+  return gemm;
 }
 
 void ConvolutionLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
@@ -113,6 +202,10 @@ void ConvolutionLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>&
   for (size_t i = 0; i < top.size(); ++i) {
     const float* top_diff = top[i]->gpu_diff();
     if (bias_grad) cudnn_->BackwardBias(top_diff, blobs_[1]->mutable_gpu_diff());
+    if (use_gemm_) {
+      backward_gemm_1x1(*top[i], weight_grad, propagate_down[i], bottom[i]);
+      continue;
+    }
     if (!IsHalfPrecision(math)) {
       if (weight_grad)
         cudnn_->BackwardFilter(bottom[i]->gpu_data(), top_diff, blobs_[0]->mutable_gpu_diff());
@@ -163,6 +256,50 @@ void ConvolutionLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>&
         gpu_widen_16(math, bottom[i]->count(), dx16, 1.f / scale, false, dx, overflow);
     }
   }
+}
+
+// The GEMM route's backward (see the top of the file), one bottom/top pair. 16 bits: dy is
+// rounded times the loss scale S and x again, both NCHW; w16 holds this iteration's rounded
+// W (Forward_gpu); the products come back in fp32, divided by S through alpha.
+void ConvolutionLayer::backward_gemm_1x1(const Blob& top, bool weight_grad, bool data_grad,
+                                         Blob* bottom) {
+  if (!weight_grad && !data_grad) return;
+  const Precision math = precision();
+  const int64_t S = out_spatial_dim_;
+  const int64_t x_image = channels_ * S, y_image = num_output_ * S;
+  const void* dy = top.gpu_diff();
+  const void* x = bottom->gpu_data();
+  const void* w = blobs_[0]->gpu_data();
+  float alpha = 1.f;
+  // Image n of an fp32 or 16-bit [num][channels][S] array.
+  auto image = [&](const void* p, int64_t n, int64_t image_size) {
+    return IsHalfPrecision(math)
+               ? offset_16(p, n * image_size)
+               : static_cast<const void*>(static_cast<const float*>(p) + n * image_size);
+  };
+  if (IsHalfPrecision(math)) {
+    const float scale = mixed_precision()->gradient_scale();
+    float* overflow = mixed_precision()->overflow.mutable_gpu_data();
+    void* dy16 = gpu_buffer_16(&y16_, top.count());
+    gpu_round_16(math, top.count(), top.gpu_diff(), scale, dy16, overflow);
+    dy = dy16;
+    if (weight_grad) {
+      void* x16 = gpu_buffer_16(&x16_, bottom->count());
+      gpu_round_16(math, bottom->count(), bottom->gpu_data(), 1.f, x16, overflow);
+      x = x16;
+    }
+    w = w16_.gpu_data();
+    alpha = 1.f / scale;
+  }
+  if (weight_grad) {  // dW += alpha dy_n x_n^T, image by image
+    float* dw = blobs_[0]->mutable_gpu_diff();
+    for (int n = 0; n < num_; ++n)
+      gpu_gemm_batched(math, Trans::No, Trans::Yes, num_output_, channels_, S, alpha,
+                       image(dy, n, y_image), 0, image(x, n, x_image), 0, 1.f, dw, 0, 1);
+  }
+  if (data_grad)  // dx_n = alpha W^T dy_n
+    gpu_gemm_batched(math, Trans::Yes, Trans::No, channels_, S, num_output_, alpha, w, 0, dy,
+                     y_image, 0.f, bottom->mutable_gpu_diff(), x_image, num_);
 }
 
 }  // namespace crema

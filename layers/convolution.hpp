@@ -15,7 +15,9 @@
 // GPU precision (the net's `precision`, see src/cudnn_adapter.hpp): TF32 lets cuDNN use
 // TF32 tensor cores; FP16/BF16 round x, W and (times the loss scale) dy to 16 bits for
 // cuDNN, widen y, dx and dW (scaled back) to fp32; the bias stays fp32. With 1 or 2 spatial
-// axes the 16-bit copies are channels last (NHWC; layouts in convolution.cu).
+// axes the 16-bit copies are channels last (NHWC; layouts in convolution.cu). A 1x1
+// convolution (stride 1, no padding, one group) may run as cuBLAS GEMMs instead of cuDNN,
+// whichever is faster for its shape (convolution.cu).
 #pragma once
 
 #include <memory>
@@ -28,6 +30,7 @@ namespace crema {
 #ifdef CREMA_WITH_CUDA
 namespace cudnn {
 class ConvolutionOp;  // src/cudnn_adapter.hpp
+struct ConvShape;
 }  // namespace cudnn
 #endif
 
@@ -48,6 +51,10 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   bool HasGpuImplementation() const override {
     return true;
   }
+  // Whether the last GPU forward ran as GEMMs (1x1; see convolution.cu).
+  bool runs_gemm_1x1() const {
+    return use_gemm_;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
@@ -57,8 +64,18 @@ class ConvolutionLayer : public BaseConvolutionLayer {
  private:
   // Whether the 16-bit copies are channels last under `math` (FP16/BF16, 1 or 2 spatial axes).
   bool nhwc_16(Precision math) const;
+  // One bottom/top pair through cuDNN, or (1x1, stride 1, no padding, one group) as GEMMs;
+  // w16: W rounded to 16 bits (FP16/BF16), null otherwise.
+  void forward_cudnn(const Blob& bottom, Blob* top, const void* w16);
+  void forward_gemm_1x1(const Blob& bottom, Blob* top, const void* w16);
+  void backward_gemm_1x1(const Blob& top, bool weight_grad, bool data_grad, Blob* bottom);
+  // Whether a 1x1 layer of `shape` runs as GEMMs (CREMA_CONV_1X1_GEMM, else timed once per
+  // shape on this bottom/top).
+  bool choose_gemm_1x1(const cudnn::ConvShape& shape, const Blob& bottom, Blob* top,
+                       const void* w16);
 
   std::shared_ptr<cudnn::ConvolutionOp> cudnn_;  // created on the first GPU forward
+  bool use_gemm_ = false;                        // the last forward ran the GEMM route
   // FP16/BF16 scratch: 16-bit x, W, y (also dy), dx and dW.
   Blob x16_, w16_, y16_, dx16_, dw16_;
 #endif  // CREMA_WITH_CUDA

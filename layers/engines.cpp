@@ -60,7 +60,9 @@ void LogEngineFallback(const pb::LayerParameter& param, bool cudnn_asked,
 std::shared_ptr<Layer> CreateConvolutionLayer(const pb::LayerParameter& param) {
   // Only a grouped convolution can be depthwise (group == input channels); the channel
   // count is known at SetUp, where DepthwiseConvolutionLayer makes the final choice and
-  // logs it (VLOG(1)).
+  // logs it (VLOG(1)). On the GPU a ConvolutionLayer runs cuDNN, except that a 1x1 one
+  // (stride 1, no padding, one group) runs as cuBLAS GEMMs where its first forward times
+  // them faster (layers/convolution.cu; CREMA_CONV_1X1_GEMM forces either).
   if (param.convolution_param().group() > 1)
     return std::make_shared<DepthwiseConvolutionLayer>(param);
   return std::make_shared<ConvolutionLayer>(param);

@@ -29,6 +29,26 @@ cublasHandle_t cublas_handle() {
 
 }  // namespace
 
+float CudaTimeMs(const std::function<void()>& work, int repeats) {
+  cudaEvent_t start = nullptr, end = nullptr;
+  check_cuda(cudaEventCreate(&start), "cudaEventCreate");
+  check_cuda(cudaEventCreate(&end), "cudaEventCreate");
+  work();  // warm-up: first-use allocations and library set-up stay out of the timing
+  float best = 0.f;
+  for (int r = 0; r < repeats; ++r) {
+    check_cuda(cudaEventRecord(start, 0), "cudaEventRecord");
+    work();
+    check_cuda(cudaEventRecord(end, 0), "cudaEventRecord");
+    check_cuda(cudaEventSynchronize(end), "cudaEventSynchronize");
+    float ms = 0.f;
+    check_cuda(cudaEventElapsedTime(&ms, start, end), "cudaEventElapsedTime");
+    if (r == 0 || ms < best) best = ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(end);
+  return best;
+}
+
 void* CudaCublasHandle() {
   return cublas_handle();
 }

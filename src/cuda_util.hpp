@@ -4,6 +4,7 @@
 #ifdef CREMA_WITH_CUDA
 
 #include <cstddef>
+#include <functional>
 
 namespace crema {
 
@@ -21,6 +22,10 @@ void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes);
 void CudaCopyHostToDeviceAsync(void* dst, const void* src, size_t bytes, void* stream);
 // stream: a cudaStream_t, or null for the legacy default stream.
 void CudaCopyDeviceToHostAsync(void* dst, const void* src, size_t bytes, void* stream);
+
+// The shortest of `repeats` timings (ms, CUDA events on the legacy default stream) of the GPU
+// work `work` queues there, after one untimed run. Synchronises the device.
+float CudaTimeMs(const std::function<void()>& work, int repeats);
 
 // The calling thread's cuBLAS handle (a cublasHandle_t), created on first use; shared with
 // the GPU math in src/math_functions.cu.

@@ -310,6 +310,23 @@ void gpu_gemm_16(Precision precision, Trans trans_a, Trans trans_b, int M, int N
           C, "cublasGemmEx (16-bit inputs)");
 }
 
+void gpu_gemm_batched(Precision precision, Trans trans_a, Trans trans_b, int M, int N, int K,
+                      float alpha, const void* A, int64_t stride_a, const void* B, int64_t stride_b,
+                      float beta, float* C, int64_t stride_c, int batch) {
+  if (M <= 0 || N <= 0 || batch <= 0) return;
+  const cublasComputeType_t compute =
+      precision == Precision::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cudaDataType_t ab_type = IsHalfPrecision(precision) ? data_type_16(precision) : CUDA_R_32F;
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T (as in gemm_ex).
+  const int lda = trans_a == Trans::No ? K : M;
+  const int ldb = trans_b == Trans::No ? N : K;
+  check_cublas(cublasGemmStridedBatchedEx(handle(), op(trans_b), op(trans_a), N, M, K, &alpha, B,
+                                          ab_type, ldb, stride_b, A, ab_type, lda, stride_a, &beta,
+                                          C, CUDA_R_32F, N, stride_c, batch, compute,
+                                          CUBLAS_GEMM_DEFAULT),
+               "cublasGemmStridedBatchedEx");
+}
+
 void gpu_round_16(Precision precision, int64_t n, const float* x, float scale, void* y16,
                   float* overflow) {
   if (data_type_16(precision) == CUDA_R_16F)

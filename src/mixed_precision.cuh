@@ -24,6 +24,13 @@ void gpu_gemm_math(Precision precision, Trans trans_a, Trans trans_b, int M, int
 void gpu_gemm_16(Precision precision, Trans trans_a, Trans trans_b, int M, int N, int K,
                  float alpha, const void* A, const void* B, float beta, float* C);
 
+// A batch of row-major GEMMs, C_b = alpha op(A_b) op(B_b) + beta C_b for b < batch, with
+// X_b = X + b * stride_x (in elements; stride 0 gives every item the same matrix). C is fp32;
+// A and B are fp32 for FP32 (FMA) and TF32 (tensor cores), 16-bit for FP16/BF16 (tensor
+// cores, fp32 accumulation). One cuBLAS call (cublasGemmStridedBatchedEx).
+void gpu_gemm_batched(Precision precision, Trans trans_a, Trans trans_b, int M, int N, int K,
+                      float alpha, const void* A, int64_t stride_a, const void* B, int64_t stride_b,
+                      float beta, float* C, int64_t stride_c, int batch);
 // y16[i] = round16(scale * x[i]). Sets *overflow = 1 when a result is not finite (fp16
 // saturates to inf above 65504). overflow may be null.
 void gpu_round_16(Precision precision, int64_t n, const float* x, float scale, void* y16,

@@ -15,11 +15,17 @@
 //     stays NCHW).
 //   - FP16 gradients are computed with the loss scale (1, 128, 1024) and unscaled on the way
 //     back; a scaled gradient too large for fp16 raises the overflow flag.
+//   - 1x1 convolutions (stride 1, no padding, one group) as cuBLAS GEMMs on the NCHW blobs
+//     (CREMA_CONV_1X1_GEMM=1) and through cuDNN (=0), in FP32, TF32, FP16 and BF16, against
+//     the CPU with the same tolerances (FP32 1e-4); the loss scale cancels there too; the
+//     route is taken exactly for the eligible geometries.
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "layers/convolution.hpp"
 #include "tests/gpu_test_util.hpp"
 
 #ifdef CREMA_WITH_CUDA
@@ -258,10 +264,7 @@ TEST_F(GpuLayers, ConvNhwc16Bf16MatchesCpu) {
 
 // The loss scale multiplies dy before rounding and divides dx and dW after widening: the
 // unscaled gradients agree across scales (and with the CPU; two bottoms accumulate dW).
-TEST_F(GpuLayers, ConvNhwc16LossScaledBackward) {
-  REQUIRE_GPU();
-  const char* param = "num_output: 10 kernel_size: 3 pad: 1 stride: 2";
-  const std::vector<int> shape = {2, 7, 11, 9};
+void CheckLossScaleCancels(const char* param, const std::vector<int>& shape) {
   const auto g1 = CompareConv(param, shape, 2, Precision::FP16, 3e-3, 1.f);
   const auto g1024 = CompareConv(param, shape, 2, Precision::FP16, 3e-3, 1024.f);
   ASSERT_EQ(g1.size(), g1024.size());
@@ -271,9 +274,83 @@ TEST_F(GpuLayers, ConvNhwc16LossScaledBackward) {
       num += (double(g1[p][i]) - g1024[p][i]) * (double(g1[p][i]) - g1024[p][i]);
       den += double(g1[p][i]) * g1[p][i];
     }
-    EXPECT_LT(std::sqrt(num / std::max(den, 1e-30)), 3e-3) << "param " << p;
+    EXPECT_LT(std::sqrt(num / std::max(den, 1e-30)), 3e-3) << param << " param " << p;
   }
 }
+
+TEST_F(GpuLayers, ConvNhwc16LossScaledBackward) {
+  REQUIRE_GPU();
+  CheckLossScaleCancels("num_output: 10 kernel_size: 3 pad: 1 stride: 2", {2, 7, 11, 9});
+}
+
+// ---- 1x1 convolutions as GEMMs (layers/convolution.cu) ----------------------------------
+
+// Sets CREMA_CONV_1X1_GEMM for one scope.
+class ForcedRoute {
+ public:
+  explicit ForcedRoute(const char* value) { setenv("CREMA_CONV_1X1_GEMM", value, 1); }
+  ~ForcedRoute() { unsetenv("CREMA_CONV_1X1_GEMM"); }
+};
+
+// Channel counts and positions off multiples of 8 and 32; bias on and off; two bottoms
+// sharing W; 1-D and 3-D.
+const Geometry k1x1Geometries[] = {
+    {"num_output: 33 kernel_size: 1 bias_term: false", {2, 37, 9, 9}, 1},
+    {"num_output: 9 kernel_size: 1", {3, 20, 7, 10}, 2},
+    {"num_output: 6 kernel_size: 1", {2, 5, 17}, 1},
+    {"num_output: 4 kernel_size: 1", {2, 3, 4, 5, 4}, 1},
+};
+
+TEST_F(GpuLayers, Conv1x1BothRoutesMatchCpu) {
+  REQUIRE_GPU();
+  for (const char* route : {"1", "0"}) {
+    SCOPED_TRACE(std::string("CREMA_CONV_1X1_GEMM=") + route);
+    ForcedRoute forced(route);
+    for (const Geometry& g : k1x1Geometries) {
+      CompareConv(g.param, g.shape, g.bottoms, Precision::FP32, 1e-4);
+      CompareConv(g.param, g.shape, g.bottoms, Precision::TF32, 3e-3);
+      CompareConv(g.param, g.shape, g.bottoms, Precision::FP16, 3e-3);
+      CompareConv(g.param, g.shape, g.bottoms, Precision::BF16, 2e-2);
+    }
+  }
+}
+
+TEST_F(GpuLayers, Conv1x1GemmLossScaledBackward) {
+  REQUIRE_GPU();
+  ForcedRoute forced("1");
+  CheckLossScaleCancels("num_output: 10 kernel_size: 1", {2, 7, 11, 9});
+}
+
+#ifdef CREMA_WITH_CUDA
+// Whether a forward ran the GEMM route, for a layer of convolution_param `param`.
+bool RanGemm(const std::string& param, const std::vector<int>& shape) {
+  std::shared_ptr<Layer> layer =
+      MakeLayer("name: 'c' type: 'Convolution' convolution_param { " + param + " }");
+  Blob x(shape), y;
+  FillBlob(&x, Gaussian(), 3);
+  layer->SetUp({&x}, {&y});
+  Context::set_mode(Mode::GPU);
+  layer->Forward({&x}, {&y});
+  Context::set_mode(Mode::CPU);
+  auto* conv = dynamic_cast<ConvolutionLayer*>(layer.get());
+  return conv && conv->runs_gemm_1x1();
+}
+
+TEST_F(GpuLayers, Conv1x1GemmRouteOnlyForEligibleGeometries) {
+  REQUIRE_GPU();
+  const std::vector<int> shape = {2, 4, 6, 6};
+  {
+    ForcedRoute forced("1");
+    EXPECT_TRUE(RanGemm("num_output: 3 kernel_size: 1", shape));
+    EXPECT_FALSE(RanGemm("num_output: 3 kernel_size: 3", shape));
+    EXPECT_FALSE(RanGemm("num_output: 3 kernel_size: 1 stride: 2", shape));
+    EXPECT_FALSE(RanGemm("num_output: 3 kernel_size: 1 pad: 1", shape));
+    EXPECT_FALSE(RanGemm("num_output: 4 kernel_size: 1 group: 2", shape));
+  }
+  ForcedRoute forced("0");
+  EXPECT_FALSE(RanGemm("num_output: 3 kernel_size: 1", shape));
+}
+#endif  // CREMA_WITH_CUDA
 
 TEST_F(GpuLayers, ConvNhwc16OverflowRaisesTheFlag) {
   REQUIRE_GPU();
