@@ -171,8 +171,10 @@ crema_resnet() {  # mode
   local math
   math=$(math_of "$m") || exit 2
   with_precision "$resnet_net" "$work/resnet_$m.prototxt" "$math"
-  run "crema_resnet_$m" "$crema" time --model "$work/resnet_$m.prototxt" "${gpu_flag[@]}" \
-    --phase TEST --iterations "$RESNET_ITERS"
+  # GLOG_v=1: the log (stderr) names each convolution's cuDNN algorithms and each 1x1
+  # convolution's timed route (cuBLAS GEMMs or cuDNN), which the report counts.
+  run "crema_resnet_$m" env GLOG_v=1 "$crema" time --model "$work/resnet_$m.prototxt" \
+    "${gpu_flag[@]}" --phase TEST --iterations "$RESNET_ITERS"
 }
 torch_vgg() {  # mode
   # shellcheck disable=SC2086
@@ -270,9 +272,13 @@ def crema_resnet(m):
     if rc != 0 or not f:
         return None, f"failed (exit status {rc})"
     med, mean = float(f.group(2)), float(f.group(1))
+    # layers/convolution.cu logs "1x1 convolution <shape>: cuBLAS GEMMs a ms, cuDNN b ms: <route>".
+    routes = re.findall(r"1x1 convolution .*: (GEMMs|cuDNN)$", read(name, "err"), re.M)
+    route_note = (f"; 1x1 convolutions: {routes.count('GEMMs')} shapes as cuBLAS GEMMs, "
+                  f"{routes.count('cuDNN')} through cuDNN (timed)" if routes else "")
     return med * images / batch / 1e3, (f"forward median {med:.3f} ms/batch (mean {mean:.3f}), "
                                         f"{env['RESNET_ITERS']} batches"
-                                        + ("" if w else ", events between layers"))
+                                        + ("" if w else ", events between layers") + route_note)
 
 
 def torch_run(task, m):
