@@ -182,11 +182,18 @@ bool ConvolutionLayer::choose_gemm_1x1(const cudnn::ConvShape& shape, const Blob
     if (it != route_cache().end()) return it->second;
   }
   // Both forwards on this layer's first bottom (each also writes the top it would write).
-  const float gemm_ms = CudaTimeMs([&] { forward_gemm_1x1(bottom, top, w16); }, 3);
-  const float cudnn_ms = CudaTimeMs([&] { forward_cudnn(bottom, top, w16); }, 3);
-  const bool gemm = gemm_ms < cudnn_ms;
-  VLOG(1) << "1x1 convolution " << shape.ToString() << ": cuBLAS GEMMs " << gemm_ms << " ms, cuDNN "
-          << cudnn_ms << " ms: " << (gemm ? "GEMMs" : "cuDNN");
+  // cuBLAS may not offer this precision's GEMM on every GPU: then cuDNN, and the log says why.
+  bool gemm = false;
+  try {
+    const float gemm_ms = CudaTimeMs([&] { forward_gemm_1x1(bottom, top, w16); }, 3);
+    const float cudnn_ms = CudaTimeMs([&] { forward_cudnn(bottom, top, w16); }, 3);
+    gemm = gemm_ms < cudnn_ms;
+    VLOG(1) << "1x1 convolution " << shape.ToString() << ": cuBLAS GEMMs " << gemm_ms
+            << " ms, cuDNN " << cudnn_ms << " ms: " << (gemm ? "GEMMs" : "cuDNN");
+  } catch (const Error& error) {
+    LOG(WARNING) << "layer '" << name() << "': 1x1 convolution " << shape.ToString()
+                 << " runs through cuDNN, the GEMM route failed: " << error.what();
+  }
   std::lock_guard<std::mutex> lock(route_mutex());
   route_cache()[key] = gemm;
   return gemm;
