@@ -20,7 +20,7 @@
 // which needs no layout change and no widening pass. Whether such a layer runs these GEMMs
 // or cuDNN is decided per shape: both forwards are timed on the first forward of each shape
 // and the faster is kept (logged with GLOG_v=1). CREMA_CONV_1X1_GEMM=1 or =0 forces the
-// GEMMs or cuDNN.
+// GEMMs or cuDNN (read when a layer's shape or precision changes).
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -68,12 +68,18 @@ const void* offset_16(const void* p, int64_t n) {
   return static_cast<const uint16_t*>(p) + n;
 }
 
-// CREMA_CONV_1X1_GEMM: "1" always GEMMs, "0" always cuDNN, unset (or anything else): timed.
+// CREMA_CONV_1X1_GEMM: "1" always GEMMs, "0" always cuDNN, unset or "auto": timed. Any
+// other value is timed too, with a warning.
 enum class GemmRoute { kTimed, kAlways, kNever };
 GemmRoute gemm_route_setting() {
   const char* v = std::getenv("CREMA_CONV_1X1_GEMM");
   const std::string value = v ? v : "";
-  return value == "1" ? GemmRoute::kAlways : value == "0" ? GemmRoute::kNever : GemmRoute::kTimed;
+  if (value == "1") return GemmRoute::kAlways;
+  if (value == "0") return GemmRoute::kNever;
+  if (!value.empty() && value != "auto")
+    LOG(WARNING) << "CREMA_CONV_1X1_GEMM=" << value
+                 << " is not 1, 0 or auto: 1x1 convolutions time both routes";
+  return GemmRoute::kTimed;
 }
 
 // The timed decisions, per device and shape (ConvShape::ToString), for the whole process.
@@ -117,7 +123,15 @@ void ConvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
       gpu_round_16(math, blobs_[0]->count(), weight, 1.f, w, overflow);
     w16 = w;
   }
-  use_gemm_ = is_1x1_ && group_ == 1 && choose_gemm_1x1(shape, *bottom[0], top[0], w16);
+  // The route is chosen again only when the bottom's shape or the precision changes (the
+  // choice builds a key string and may time both routes: not work for every forward).
+  if (!is_1x1_ || group_ != 1) {
+    use_gemm_ = false;
+  } else if (bottom[0]->shape() != routed_shape_ || math != routed_precision_) {
+    use_gemm_ = choose_gemm_1x1(shape, *bottom[0], top[0], w16);
+    routed_shape_ = bottom[0]->shape();
+    routed_precision_ = math;
+  }
   for (size_t i = 0; i < bottom.size(); ++i) {
     if (use_gemm_)
       forward_gemm_1x1(*bottom[i], top[i], w16);

@@ -74,8 +74,10 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   bool choose_gemm_1x1(const cudnn::ConvShape& shape, const Blob& bottom, Blob* top,
                        const void* w16);
 
-  std::shared_ptr<cudnn::ConvolutionOp> cudnn_;  // created on the first GPU forward
-  bool use_gemm_ = false;                        // the last forward ran the GEMM route
+  std::shared_ptr<cudnn::ConvolutionOp> cudnn_;   // created on the first GPU forward
+  bool use_gemm_ = false;                         // the last forward ran the GEMM route
+  std::vector<int> routed_shape_;                 // the bottom shape use_gemm_ was chosen for
+  Precision routed_precision_ = Precision::FP32;  // and the precision
   // FP16/BF16 scratch: 16-bit x, W, y (also dy), dx and dW.
   Blob x16_, w16_, y16_, dx16_, dw16_;
 #endif  // CREMA_WITH_CUDA
