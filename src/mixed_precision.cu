@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "src/channel_epilogue.cuh"
 #include "src/cuda_kernel.cuh"
 #include "src/cuda_util.hpp"
 #include "src/mixed_precision.cuh"
@@ -175,13 +176,14 @@ __global__ void round_nhwc_tiled_kernel(int64_t num, int channels, int64_t spati
   if (bad && overflow) *overflow = 1.f;
 }
 
-// 16-bit x [num][S][C] -> fp32 y [num][C][S]: with v = widen(x[(n*S + s)*C + c]),
-//   y[(n*C + c)*S + s] = (accumulate ? y + scale * v : scale * v) + (bias ? bias[c] : 0).
+// 16-bit x [num][S][C] -> fp32 y [num][C][S]: with v = widen(x[(n*S + s)*C + c]) and
+// i = (n*C + c)*S + s,  y[i] = epilogue of (accumulate ? y[i] + scale * v : scale * v) at (c, i)
+// (src/channel_epilogue.hpp; a bias alone is the epilogue's shift).
 // tile[s - s0][c - c0] holds v; lane tx reads channels c0 + 2 tx and c0 + 2 tx + 1.
 template <typename T>
 __global__ void widen_nchw_tiled_kernel(int64_t num, int channels, int64_t spatial, const T* x,
-                                        float scale, bool accumulate, const float* bias, float* y,
-                                        bool pairs, float* overflow) {
+                                        float scale, bool accumulate, ChannelEpilogue epilogue,
+                                        float* y, bool pairs, float* overflow) {
   __shared__ float tile[kTile][kTile + 1];
   const int64_t s0 = static_cast<int64_t>(blockIdx.x) * kTile;
   const int c0 = blockIdx.y * kTile;
@@ -189,7 +191,6 @@ __global__ void widen_nchw_tiled_kernel(int64_t num, int channels, int64_t spati
   bool bad = false;
   for (int64_t n = blockIdx.z; n < num; n += gridDim.z) {
     const T* xn = x + n * channels * spatial;
-    float* yn = y + n * channels * spatial;
     for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows s, lanes along c (pairs)
       const int64_t s = s0 + r;
       const int c = c0 + 2 * tx;
@@ -214,11 +215,9 @@ __global__ void widen_nchw_tiled_kernel(int64_t num, int channels, int64_t spati
       if (c >= channels) break;
       for (int j = tx; j < kTile; j += 32) {
         if (s0 + j >= spatial) break;
-        float* out = yn + c * spatial + s0 + j;
+        const int64_t i = (n * channels + c) * spatial + s0 + j;
         const float v = tile[j][r];
-        float result = accumulate ? *out + scale * v : scale * v;
-        if (bias) result += bias[c];
-        *out = result;
+        y[i] = apply_epilogue(epilogue, c, i, accumulate ? y[i] + scale * v : scale * v);
       }
     }
     __syncthreads();
@@ -244,8 +243,8 @@ __global__ void round_nhwc_gather_kernel(int64_t n, int channels, int64_t spatia
 
 template <typename T>
 __global__ void widen_nchw_gather_kernel(int64_t n, int channels, int64_t spatial, const T* x,
-                                         float scale, bool accumulate, const float* bias, float* y,
-                                         float* overflow) {
+                                         float scale, bool accumulate, ChannelEpilogue epilogue,
+                                         float* y, float* overflow) {
   bool bad = false;
   CUDA_KERNEL_LOOP(i, n) {  // i = (item*C + c)*S + s
     const int64_t s = i % spatial, item_c = i / spatial;
@@ -253,9 +252,7 @@ __global__ void widen_nchw_gather_kernel(int64_t n, int channels, int64_t spatia
     const int64_t item = item_c / channels;
     const float v = widen(x[(item * spatial + s) * channels + c]);
     bad |= !isfinite(v);
-    float result = accumulate ? y[i] + scale * v : scale * v;
-    if (bias) result += bias[c];
-    y[i] = result;
+    y[i] = apply_epilogue(epilogue, c, i, accumulate ? y[i] + scale * v : scale * v);
   }
   if (bad && overflow) *overflow = 1.f;
 }
@@ -276,15 +273,28 @@ void round_nhwc(int64_t num, int channels, int64_t spatial, const float* x, floa
 
 template <typename T>
 void widen_nchw(int64_t num, int channels, int64_t spatial, const T* x, float scale,
-                bool accumulate, const float* bias, float* y, float* overflow) {
+                bool accumulate, const ChannelEpilogue& epilogue, float* y, float* overflow) {
   if (!use_tiles(channels, spatial)) {
     CUDA_LAUNCH(widen_nchw_gather_kernel<T>, num * channels * spatial, channels, spatial, x, scale,
-                accumulate, bias, y, overflow);
+                accumulate, epilogue, y, overflow);
     return;
   }
   widen_nchw_tiled_kernel<T><<<tile_grid(num, channels, spatial), dim3(32, kTileRows)>>>(
-      num, channels, spatial, x, scale, accumulate, bias, y, use_pairs(channels, x), overflow);
+      num, channels, spatial, x, scale, accumulate, epilogue, y, use_pairs(channels, x), overflow);
   cuda_check_launch("widen_nchw_tiled_kernel");
+}
+
+// Both 16-bit types.
+void widen_16_nchw(Precision precision, int64_t num, int channels, int64_t spatial, const void* x16,
+                   float scale, bool accumulate, const ChannelEpilogue& epilogue, float* y,
+                   float* overflow) {
+  if (num <= 0 || channels <= 0 || spatial <= 0) return;
+  if (data_type_16(precision) == CUDA_R_16F)
+    widen_nchw(num, channels, spatial, static_cast<const __half*>(x16), scale, accumulate, epilogue,
+               y, overflow);
+  else
+    widen_nchw(num, channels, spatial, static_cast<const __nv_bfloat16*>(x16), scale, accumulate,
+               epilogue, y, overflow);
 }
 
 }  // namespace
@@ -320,11 +330,11 @@ void gpu_gemm_batched(Precision precision, Trans trans_a, Trans trans_b, int M, 
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T (as in gemm_ex).
   const int lda = trans_a == Trans::No ? K : M;
   const int ldb = trans_b == Trans::No ? N : K;
-  check_cublas(cublasGemmStridedBatchedEx(handle(), op(trans_b), op(trans_a), N, M, K, &alpha, B,
-                                          ab_type, ldb, stride_b, A, ab_type, lda, stride_a, &beta,
-                                          C, CUDA_R_32F, N, stride_c, batch, compute,
-                                          CUBLAS_GEMM_DEFAULT),
-               "cublasGemmStridedBatchedEx");
+  check_cublas(
+      cublasGemmStridedBatchedEx(handle(), op(trans_b), op(trans_a), N, M, K, &alpha, B, ab_type,
+                                 ldb, stride_b, A, ab_type, lda, stride_a, &beta, C, CUDA_R_32F, N,
+                                 stride_c, batch, compute, CUBLAS_GEMM_DEFAULT),
+      "cublasGemmStridedBatchedEx");
 }
 
 void gpu_round_16(Precision precision, int64_t n, const float* x, float scale, void* y16,
@@ -358,13 +368,15 @@ void gpu_round_16_nhwc(Precision precision, int64_t num, int channels, int64_t s
 void gpu_widen_16_nchw(Precision precision, int64_t num, int channels, int64_t spatial,
                        const void* x16, float scale, bool accumulate, const float* bias, float* y,
                        float* overflow) {
-  if (num <= 0 || channels <= 0 || spatial <= 0) return;
-  if (data_type_16(precision) == CUDA_R_16F)
-    widen_nchw(num, channels, spatial, static_cast<const __half*>(x16), scale, accumulate, bias, y,
-               overflow);
-  else
-    widen_nchw(num, channels, spatial, static_cast<const __nv_bfloat16*>(x16), scale, accumulate,
-               bias, y, overflow);
+  ChannelEpilogue epilogue;
+  epilogue.shift = bias;
+  widen_16_nchw(precision, num, channels, spatial, x16, scale, accumulate, epilogue, y, overflow);
+}
+
+void gpu_widen_16_nchw_epilogue(Precision precision, int64_t num, int channels, int64_t spatial,
+                                const void* x16, const ChannelEpilogue& epilogue, float* y,
+                                float* overflow) {
+  widen_16_nchw(precision, num, channels, spatial, x16, 1.f, false, epilogue, y, overflow);
 }
 
 }  // namespace crema

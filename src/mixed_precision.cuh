@@ -10,6 +10,7 @@
 #include "crema/blob.hpp"
 #include "crema/math_functions.hpp"
 #include "crema/mixed_precision.hpp"
+#include "src/channel_epilogue.hpp"
 
 namespace crema {
 
@@ -61,6 +62,13 @@ void gpu_round_16_nhwc(Precision precision, int64_t num, int channels, int64_t s
 void gpu_widen_16_nchw(Precision precision, int64_t num, int channels, int64_t spatial,
                        const void* x16, float scale, bool accumulate, const float* bias, float* y,
                        float* overflow);
+
+// y[(n*C + c)*S + s] = the epilogue (src/channel_epilogue.hpp) of the raw convolution value
+// widen(x16[(n*S + s)*C + c]) at channel c: a convolution's bias, BatchNorm, Scale, ReLU
+// and residual sum done by the pass that widens its output.
+void gpu_widen_16_nchw_epilogue(Precision precision, int64_t num, int channels, int64_t spatial,
+                                const void* x16, const ChannelEpilogue& epilogue, float* y,
+                                float* overflow);
 
 // Device storage for n 16-bit values in `holder` (a scratch Blob, resized as needed).
 inline void* gpu_buffer_16(Blob* holder, int64_t n) {

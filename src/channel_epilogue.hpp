@@ -1,0 +1,40 @@
+// A per-channel epilogue: the elementwise work that follows a convolution at test time
+// (its bias, a BatchNorm with stored statistics and a Scale, a ReLU, a residual sum), done
+// by the pass that writes the convolution's output instead of by passes of its own.
+// For the raw output v (no bias) of output channel c at element i of an NCHW array:
+//   t = v * scale[c] + shift[c]            (scale null: v + shift[c]; shift null: 0)
+//   no residual:  y[i] = act(t)
+//   residual:     y[i] = t,  sum[i] = act(coeff_y * t + coeff_residual * residual[i])
+//   act(u) = relu ? (u > 0 ? u : slope * u) : u
+// (src/inference_fusion.hpp says which layer chains become an epilogue and how scale and
+// shift are derived from their parameters). GPU builds only; every pointer is a device
+// pointer; residual and sum have y's shape.
+#pragma once
+#ifdef CREMA_WITH_CUDA
+
+#include <cstdint>
+
+namespace crema {
+
+struct ChannelEpilogue {
+  const float* scale = nullptr;  // [C] or null
+  const float* shift = nullptr;  // [C] or null
+  bool relu = false;
+  float slope = 0.f;                // the ReLU's negative slope
+  const float* residual = nullptr;  // null: no residual sum
+  float coeff_y = 1.f, coeff_residual = 1.f;
+  float* sum = nullptr;  // the residual sum's output (with residual)
+};
+
+// Applies `epilogue` in place to y [num][channels][spatial] holding raw convolution values.
+void gpu_channel_epilogue(int64_t num, int channels, int64_t spatial,
+                          const ChannelEpilogue& epilogue, float* y);
+
+// w_out[o][j] = scale[o] * w[o][j] for o < rows, j < row_size (folding a per-channel scale
+// into a convolution's filters: conv(x, scale * W) = scale * conv(x, W) up to rounding).
+void gpu_scale_rows(int64_t rows, int64_t row_size, const float* scale, const float* w,
+                    float* w_out);
+
+}  // namespace crema
+
+#endif  // CREMA_WITH_CUDA
