@@ -24,6 +24,10 @@
 // float and take the same fast path (UseWidenedConv).  Setting the
 // environment variable CREMA_EMU_CUDNN_REFERENCE=1 (any value but "" or "0";
 // read on every call) forces the double reference path everywhere.
+//
+// cudnnConvolutionBiasActivationForward computes the convolution as
+// cudnnConvolutionForward does (same paths) into a packed buffer, then adds
+// alpha2 * z and the bias and applies the activation in double.
 
 #include <cblas.h>
 #include <cuda_bf16.h>
@@ -1219,6 +1223,88 @@ void RunConvPass(const ConvGeom& g, const Layout& ld, void* dst, const Layout& l
   Blend(ld, dst, dv, alpha, beta);
 }
 
+// y = alpha * conv(x, w) + beta * y (the pass of cudnnConvolutionForward; arguments checked).
+void RunForward(const ConvGeom& g, const Layout& yl, void* y, const Layout& xl, const void* x,
+                const Layout& wl, const void* w, const void* alpha, const void* beta) {
+  RunConvPass(
+      g, yl, y, xl, x, wl, w, alpha, beta,
+      [&g](const void* xp, const void* wp, void* yp, double a, double b) {
+        FastForward(g, xp, wp, yp, a, b);
+      },
+      [](const std::vector<double>& xv, const std::vector<double>& wv, std::vector<double>& yv,
+         Index xi, Index wi, Index yi) { yv[yi] += xv[xi] * wv[wi]; });
+}
+
+// ---------------------------------------------------------------------------
+// Fused convolution + bias + activation (cudnnConvolutionBiasActivationForward):
+//   y = act(alpha1 * conv(x, w) + alpha2 * z + bias)
+// with bias [1, K, 1, ...] broadcast over n and the spatial dims, z shaped like y
+// (it may be y itself). z is not read when alpha2 == 0. Per the cuDNN API
+// reference only CUDNN_ACTIVATION_RELU and CUDNN_ACTIVATION_IDENTITY are
+// accepted, and the identity only with CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM
+// (cudnnActivationMode_t: "The cudnnConvolutionBiasActivationForward() function
+// must use CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM"); ReLU runs with any
+// algorithm. Other modes and the identity with another algorithm: NOT_SUPPORTED.
+// ---------------------------------------------------------------------------
+
+// The bias: set, y's data type and rank, dims [1, K, 1, ...].
+cudnnStatus_t CheckBias(cudnnTensorDescriptor_t bd, const Layout& y) {
+  if (cudnnStatus_t s = CheckTensor(bd); s != kOk) return s;
+  const Layout& b = bd->layout;
+  if (b.nb != y.nb || b.type != y.type || b.dims[1] != y.dims[1]) return kBad;
+  for (int d = 0; d < b.nb; ++d)
+    if (d != 1 && b.dims[d] != 1) return kBad;
+  return kOk;
+}
+
+cudnnStatus_t CheckFusedActivation(cudnnActivationDescriptor_t a, cudnnConvolutionFwdAlgo_t algo) {
+  if (a == nullptr || !a->set) return kBad;
+  if (a->mode != CUDNN_ACTIVATION_RELU && a->mode != CUDNN_ACTIVATION_IDENTITY) return kUnsupported;
+  if (a->mode == CUDNN_ACTIVATION_IDENTITY &&
+      algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
+    return kUnsupported;
+  return kOk;
+}
+
+// conv(x, w) in packed logical [N, K, spatial...] order, computed by RunForward into a packed
+// buffer: float (the fast path for packed float x and w) or, for DOUBLE y, double.
+std::vector<double> ForwardPacked(const ConvGeom& g, const Layout& yl, const Layout& xl,
+                                  const void* x, const Layout& wl, const void* w) {
+  Layout packed = yl;
+  packed.type = yl.type == CUDNN_DATA_DOUBLE ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+  int order[kMaxDims];
+  for (int d = 0; d < packed.nb; ++d) order[d] = d;
+  PackStrides(&packed, order);
+  const size_t n = static_cast<size_t>(Count(packed));
+  const float one = 1.0f, zero = 0.0f;
+  const double one_d = 1.0, zero_d = 0.0;
+  if (packed.type == CUDNN_DATA_DOUBLE) {
+    std::vector<double> out(n);
+    RunForward(g, packed, out.data(), xl, x, wl, w, &one_d, &zero_d);
+    return out;
+  }
+  std::vector<float> out(n);
+  RunForward(g, packed, out.data(), xl, x, wl, w, &one, &zero);
+  return std::vector<double>(out.begin(), out.end());
+}
+
+// act(alpha1 * conv + alpha2 * z + bias[k]) over packed [N, K, S] arrays (z unread and
+// possibly empty when alpha2 == 0).
+std::vector<double> BiasActivation(const cudnnActivationStruct& act, const Layout& yl,
+                                   const std::vector<double>& conv, double alpha1,
+                                   const std::vector<double>& z, double alpha2,
+                                   const std::vector<double>& bias) {
+  const Index K = yl.dims[1];
+  const Index S = Count(yl) / (static_cast<Index>(yl.dims[0]) * K);
+  std::vector<double> out(conv.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    double v = alpha1 * conv[i] + bias[(static_cast<Index>(i) / S) % K];
+    if (alpha2 != 0.0) v += alpha2 * z[i];
+    out[i] = ActForward(act, v);
+  }
+  return out;
+}
+
 }  // namespace
 
 // ===========================================================================
@@ -1497,13 +1583,43 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,
   RequireTensor(xDesc->layout, x, "cudnnConvolutionForward x");
   RequireTensor(wDesc->layout, w, "cudnnConvolutionForward w");
   RequireTensor(yDesc->layout, y, "cudnnConvolutionForward y");
-  RunConvPass(
-      g, yDesc->layout, y, xDesc->layout, x, wDesc->layout, w, alpha, beta,
-      [&g](const void* xp, const void* wp, void* yp, double a, double b) {
-        FastForward(g, xp, wp, yp, a, b);
-      },
-      [](const std::vector<double>& xv, const std::vector<double>& wv, std::vector<double>& yv,
-         Index xi, Index wi, Index yi) { yv[yi] += xv[xi] * wv[wi]; });
+  RunForward(g, yDesc->layout, y, xDesc->layout, x, wDesc->layout, w, alpha, beta);
+  return kOk;
+}
+
+// y = act(alpha1 * conv(x, w) + alpha2 * z + bias); see "Fused convolution + bias +
+// activation" above. Validation as cudnnConvolutionForward's, plus z (y's dims and type),
+// the bias and the activation.
+cudnnStatus_t cudnnConvolutionBiasActivationForward(
+    cudnnHandle_t handle, const void* alpha1, const cudnnTensorDescriptor_t xDesc, const void* x,
+    const cudnnFilterDescriptor_t wDesc, const void* w, const cudnnConvolutionDescriptor_t convDesc,
+    cudnnConvolutionFwdAlgo_t algo, void* workSpace, size_t workSpaceSizeInBytes,
+    const void* alpha2, const cudnnTensorDescriptor_t zDesc, const void* z,
+    const cudnnTensorDescriptor_t biasDesc, const void* bias,
+    const cudnnActivationDescriptor_t activationDesc, const cudnnTensorDescriptor_t yDesc,
+    void* y) {
+  if (!AllNonNull({handle, alpha1, x, w, alpha2, z, bias, y})) return kBad;
+  if (!InRange(algo, 0, CUDNN_CONVOLUTION_FWD_ALGO_COUNT)) return kBad;
+  ConvGeom g;
+  if (cudnnStatus_t s = MakeConvGeom(xDesc, wDesc, convDesc, yDesc, &g); s != kOk) return s;
+  if (cudnnStatus_t s = FirstError({CheckPair(zDesc, yDesc), CheckBias(biasDesc, yDesc->layout),
+                                    CheckFusedActivation(activationDesc, algo)});
+      s != kOk)
+    return s;
+  if (!NonOverlapping(yDesc->layout)) return kBad;
+  if (cudnnStatus_t s = CheckWorkspace(workSpace, workSpaceSizeInBytes); s != kOk) return s;
+  const Layout& yl = yDesc->layout;
+  RequireTensor(xDesc->layout, x, "cudnnConvolutionBiasActivationForward x");
+  RequireTensor(wDesc->layout, w, "cudnnConvolutionBiasActivationForward w");
+  RequireTensor(zDesc->layout, z, "cudnnConvolutionBiasActivationForward z");
+  RequireTensor(biasDesc->layout, bias, "cudnnConvolutionBiasActivationForward bias");
+  RequireTensor(yl, y, "cudnnConvolutionBiasActivationForward y");
+  const double a1 = ReadScalar(alpha1, yl.type), a2 = ReadScalar(alpha2, yl.type);
+  const std::vector<double> conv = ForwardPacked(g, yl, xDesc->layout, x, wDesc->layout, w);
+  // z is gathered before y is written: it may be y.
+  const std::vector<double> zv = a2 != 0.0 ? Gather(zDesc->layout, z) : std::vector<double>();
+  const std::vector<double> bv = Gather(biasDesc->layout, bias);
+  Blend(yl, y, BiasActivation(*activationDesc, yl, conv, a1, zv, a2, bv), 1.0, 0.0);
   return kOk;
 }
 

@@ -1027,6 +1027,166 @@ void TestActivation() {
   CheckActGradient(sw, "swish gradient");
 }
 
+// ---------------------------------------------------------------------------
+// Fused convolution + bias + activation.
+// ---------------------------------------------------------------------------
+
+cudnnStatus_t FusedForward(const Tensor& x, const Tensor& w, cudnnConvolutionDescriptor_t c,
+                           cudnnConvolutionFwdAlgo_t algo, const void* alpha1, const void* alpha2,
+                           const Tensor& z, const Tensor& bias, cudnnActivationDescriptor_t act,
+                           const Tensor& y) {
+  return cudnnConvolutionBiasActivationForward(g_h, alpha1, x.desc, x.ptr, w.fdesc, w.ptr, c, algo,
+                                               nullptr, 0, alpha2, z.desc, z.ptr, bias.desc,
+                                               bias.ptr, act, y.desc, y.ptr);
+}
+
+// The 3x3 pad-1 case of TestConv3x3Pad1 with two filters, w and -w (conv = c and -c, c by
+// hand there), bias {-100, 200}, z[i] = i / 4, alpha1 = 0.5, alpha2 = 2:
+//   y[k][p] = act(0.5 * (k ? -c[p] : c[p]) + 2 * z[9k + p] + bias[k]).
+// Channel 0 is negative but at the centre (ReLU clamps), channel 1 positive.
+void TestFusedHandComputed() {
+  const double c[9] = {94, 154, 106, 186, 285, 186, 106, 154, 94};
+  const double bias_v[2] = {-100, 200};
+  Tensor x = MakeTensor({1, 1, 3, 3}), w = MakeFilter({2, 1, 3, 3});
+  Tensor z = MakeTensor({1, 2, 3, 3}), y = MakeTensor({1, 2, 3, 3}), b = MakeTensor({1, 2, 1, 1});
+  Upload(x, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  Upload(w, {1, 2, 3, 4, 5, 6, 7, 8, 9, -1, -2, -3, -4, -5, -6, -7, -8, -9});
+  Upload(b, {bias_v[0], bias_v[1]});
+  std::vector<double> zv(18);
+  for (int i = 0; i < 18; ++i) zv[i] = 0.25 * i;
+  Upload(z, zv);
+  auto want = [&](bool relu, float alpha2, int i) {
+    const int k = i / 9, p = i % 9;
+    const double v = 0.5 * (k ? -c[p] : c[p]) + alpha2 * zv[i] + bias_v[k];
+    return relu ? std::max(v, 0.0) : v;
+  };
+  cudnnConvolutionDescriptor_t conv = MakeConv({1, 1}, {1, 1}, {1, 1}, CUDNN_CROSS_CORRELATION);
+  cudnnActivationDescriptor_t relu = MakeAct(CUDNN_ACTIVATION_RELU, 0);
+  cudnnActivationDescriptor_t identity = MakeAct(CUDNN_ACTIVATION_IDENTITY, 0);
+  const float half = 0.5f, two = 2.0f, zero = 0.0f;
+  const cudnnConvolutionFwdAlgo_t precomp = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+
+  Fill(y, std::numeric_limits<double>::quiet_NaN());  // y is not read
+  OK(FusedForward(x, w, conv, precomp, &half, &two, z, b, relu, y));
+  for (int i = 0; i < 18; ++i) Near(Get(y, i), want(true, 2, i), 1e-6, "fused relu + bias + z");
+  Expect(Get(y, 0) == 0.0 && Get(y, 4) > 0.0, "fused relu clamps channel 0 but its centre");
+
+  // z aliasing y (y holds z before the call).
+  Upload(y, zv);
+  OK(FusedForward(x, w, conv, precomp, &half, &two, y, b, relu, y));
+  for (int i = 0; i < 18; ++i) Near(Get(y, i), want(true, 2, i), 1e-6, "fused relu, z == y");
+
+  // alpha2 == 0: z (here y, full of NaN) is not read.
+  Fill(y, std::numeric_limits<double>::quiet_NaN());
+  OK(FusedForward(x, w, conv, precomp, &half, &zero, y, b, relu, y));
+  for (int i = 0; i < 18; ++i) Near(Get(y, i), want(true, 0, i), 1e-6, "fused alpha2 0, z unread");
+
+  // The identity keeps the negatives.
+  OK(FusedForward(x, w, conv, precomp, &half, &two, z, b, identity, y));
+  for (int i = 0; i < 18; ++i) Near(Get(y, i), want(false, 2, i), 1e-6, "fused identity");
+}
+
+// What cuDNN accepts: ReLU with any algorithm, the identity only with
+// IMPLICIT_PRECOMP_GEMM, no other activation; bias [1, K, 1, 1]; z like y.
+void TestFusedArguments() {
+  Tensor x = MakeTensor({2, 3, 5, 5}), w = MakeFilter({4, 3, 3, 3});
+  Tensor z = MakeTensor({2, 4, 5, 5}), y = MakeTensor({2, 4, 5, 5}), b = MakeTensor({1, 4, 1, 1});
+  Upload(x, Random(Count(x.dims), 91));
+  Upload(w, Random(Count(w.dims), 92));
+  Upload(z, Random(Count(z.dims), 93));
+  Upload(b, Random(4, 94));
+  cudnnConvolutionDescriptor_t conv = MakeConv({1, 1}, {1, 1}, {1, 1}, CUDNN_CROSS_CORRELATION);
+  cudnnActivationDescriptor_t relu = MakeAct(CUDNN_ACTIVATION_RELU, 0);
+  cudnnActivationDescriptor_t identity = MakeAct(CUDNN_ACTIVATION_IDENTITY, 0);
+  const float one = 1.0f, alpha2 = -0.5f;
+  OK(FusedForward(x, w, conv, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, &one, &alpha2, z, b,
+                  relu, y));
+  const std::vector<double> precomp = Download(y);
+  OK(FusedForward(x, w, conv, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, &one, &alpha2, z, b, relu,
+                  y));
+  NearVectors(Download(y), precomp, 0.0, "fused relu with IMPLICIT_GEMM");
+  OK(FusedForward(x, w, conv, CUDNN_CONVOLUTION_FWD_ALGO_GEMM, &one, &alpha2, z, b, relu, y));
+  NearVectors(Download(y), precomp, 0.0, "fused relu with GEMM");
+  ExpectStatus(FusedForward(x, w, conv, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, &one, &alpha2, z,
+                            b, identity, y),
+               CUDNN_STATUS_NOT_SUPPORTED, "fused identity needs IMPLICIT_PRECOMP_GEMM");
+  OK(FusedForward(x, w, conv, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, &one, &alpha2, z, b,
+                  identity, y));
+  for (cudnnActivationMode_t mode :
+       {CUDNN_ACTIVATION_SIGMOID, CUDNN_ACTIVATION_TANH, CUDNN_ACTIVATION_CLIPPED_RELU,
+        CUDNN_ACTIVATION_ELU, CUDNN_ACTIVATION_SWISH})
+    ExpectStatus(FusedForward(x, w, conv, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, &one,
+                              &alpha2, z, b, MakeAct(mode, 1.0), y),
+                 CUDNN_STATUS_NOT_SUPPORTED, "fused activation other than relu / identity");
+  Tensor b3 = MakeTensor({1, 3, 1, 1}), b_full = MakeTensor({2, 4, 1, 1});
+  Tensor z_bad = MakeTensor({2, 4, 5, 4});
+  for (const Tensor* bad : {&b3, &b_full})
+    ExpectStatus(FusedForward(x, w, conv, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, &one,
+                              &alpha2, z, *bad, relu, y),
+                 CUDNN_STATUS_BAD_PARAM, "fused bias not [1, K, 1, 1]");
+  ExpectStatus(FusedForward(x, w, conv, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, &one,
+                            &alpha2, z_bad, b, relu, y),
+               CUDNN_STATUS_BAD_PARAM, "fused z dims differ from y");
+  ExpectStatus(cudnnConvolutionBiasActivationForward(
+                   g_h, &one, x.desc, x.ptr, w.fdesc, w.ptr, conv,
+                   CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, nullptr, 64, &alpha2, z.desc,
+                   z.ptr, b.desc, b.ptr, relu, y.desc, y.ptr),
+               CUDNN_STATUS_BAD_PARAM, "fused null workspace with nonzero size");
+}
+
+// The fused call against Forward, AddTensor (bias, then alpha2 * z) and ActivationForward,
+// for fp32 NCHW (fast path), fp32 NHWC (strided x, y, z; NHWC filter), fp32 on the reference
+// path, and DOUBLE; grouped, strided and dilated.
+void TestFusedMatchesSeparateCalls() {
+  const ConvCase cc = {"fused", {2, 4, 7, 6}, {6, 2, 3, 3}, {1, 2}, {2, 1}, {1, 2}, 2};
+  cudnnConvolutionDescriptor_t conv =
+      MakeConv(cc.pad, cc.stride, cc.dil, CUDNN_CROSS_CORRELATION, cc.groups);
+  struct Variant {
+    const char* name;
+    cudnnDataType_t type;
+    bool nhwc, reference;
+  };
+  const Variant variants[] = {{"fused fp32 NCHW", CUDNN_DATA_FLOAT, false, false},
+                              {"fused fp32 NHWC", CUDNN_DATA_FLOAT, true, false},
+                              {"fused fp32 reference path", CUDNN_DATA_FLOAT, false, true},
+                              {"fused double", CUDNN_DATA_DOUBLE, false, false}};
+  for (const Variant& v : variants) {
+    auto strides = [&v](const std::vector<int>& d) { return v.nhwc ? ChannelsLast(d) : Packed(d); };
+    Tensor x = MakeTensor(cc.x_dims, v.type, strides(cc.x_dims));
+    Tensor w = v.nhwc ? MakeFilterNhwc(cc.w_dims, v.type) : MakeFilter(cc.w_dims, v.type);
+    std::vector<int> y_dims(4);
+    OK(cudnnGetConvolutionNdForwardOutputDim(conv, x.desc, w.fdesc, 4, y_dims.data()));
+    Tensor z = MakeTensor(y_dims, v.type, strides(y_dims));
+    Tensor y = MakeTensor(y_dims, v.type, strides(y_dims));
+    Tensor want = MakeTensor(y_dims, v.type, strides(y_dims));
+    Tensor b = MakeTensor({1, y_dims[1], 1, 1}, v.type);
+    Upload(x, Random(Count(cc.x_dims), 101));
+    Upload(w, Random(Count(cc.w_dims), 102));
+    Upload(z, Random(Count(y_dims), 103));
+    Upload(b, Random(static_cast<size_t>(y_dims[1]), 104));
+    const bool dbl = v.type == CUDNN_DATA_DOUBLE;
+    const float a1 = 1.5f, a2 = -0.75f;
+    const double a1d = 1.5, a2d = -0.75;
+    const void* alpha1 = dbl ? static_cast<const void*>(&a1d) : &a1;
+    const void* alpha2 = dbl ? static_cast<const void*>(&a2d) : &a2;
+    const void* one = dbl ? static_cast<const void*>(&kOneD) : &kOne;
+    const void* zero = dbl ? static_cast<const void*>(&kZeroD) : &kZero;
+    cudnnActivationDescriptor_t relu = MakeAct(CUDNN_ACTIVATION_RELU, 0);
+    SelectReference(v.reference);
+    OK(cudnnConvolutionForward(g_h, alpha1, x.desc, x.ptr, w.fdesc, w.ptr, conv,
+                               CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, zero,
+                               want.desc, want.ptr));
+    OK(cudnnAddTensor(g_h, one, b.desc, b.ptr, one, want.desc, want.ptr));
+    OK(cudnnAddTensor(g_h, alpha2, z.desc, z.ptr, one, want.desc, want.ptr));
+    OK(cudnnActivationForward(g_h, relu, one, want.desc, want.ptr, zero, want.desc, want.ptr));
+    Fill(y, std::numeric_limits<double>::quiet_NaN());
+    OK(FusedForward(x, w, conv, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, alpha1, alpha2, z,
+                    b, relu, y));
+    SelectReference(false);
+    NearVectors(Download(y), Download(want), dbl ? 1e-12 : 1e-5, v.name);
+  }
+}
+
 void TestSoftmax() {
   const std::vector<double> xv = Random(2 * 3 * 2 * 2, 7);
   for (cudnnSoftmaxMode_t mode : {CUDNN_SOFTMAX_MODE_INSTANCE, CUDNN_SOFTMAX_MODE_CHANNEL}) {
@@ -1230,6 +1390,9 @@ int main(int argc, char** argv) {
   TestMaxPoolingNegativeWithPadding();
   TestAveragePooling();
   TestActivation();
+  TestFusedHandComputed();
+  TestFusedArguments();
+  TestFusedMatchesSeparateCalls();
   TestSoftmax();
   TestLrn();
 #ifndef CUDNN_EMU_SELFTEST_EXTERNAL_MEMORY
