@@ -158,12 +158,20 @@ cudnnDataType_t data_type(Precision precision) {
   }
 }
 
+// The algorithm of the fused convolution + bias + activation: cuDNN documents the identity
+// activation as running only with it (ReLU runs with any algorithm).
+constexpr cudnnConvolutionFwdAlgo_t kFusedAlgo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+
 struct ConvolutionOp::Impl {
   // x, y, w in the op's data type; y32 is y's geometry in fp32 (for the bias).
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, y32 = nullptr, bias = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnActivationDescriptor_t act = nullptr;  // of ForwardBiasActivation
   Algorithms algos;
+  // kFusedAlgo's workspace for the configured shape, once sized (fused_sized).
+  size_t fused_bytes = 0;
+  bool fused_sized = false;
 
   Impl() {
     check(cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor");
@@ -172,6 +180,7 @@ struct ConvolutionOp::Impl {
     check(cudnnCreateTensorDescriptor(&bias), "cudnnCreateTensorDescriptor");
     check(cudnnCreateFilterDescriptor(&w), "cudnnCreateFilterDescriptor");
     check(cudnnCreateConvolutionDescriptor(&conv), "cudnnCreateConvolutionDescriptor");
+    check(cudnnCreateActivationDescriptor(&act), "cudnnCreateActivationDescriptor");
   }
   ~Impl() {
     cudnnDestroyTensorDescriptor(x);
@@ -180,6 +189,18 @@ struct ConvolutionOp::Impl {
     cudnnDestroyTensorDescriptor(bias);
     cudnnDestroyFilterDescriptor(w);
     cudnnDestroyConvolutionDescriptor(conv);
+    cudnnDestroyActivationDescriptor(act);
+  }
+
+  // kFusedAlgo's workspace bytes, queried on the first use after configure().
+  size_t fused_workspace() {
+    if (!fused_sized) {
+      check(cudnnGetConvolutionForwardWorkspaceSize(handle(), x, w, conv, y, kFusedAlgo,
+                                                    &fused_bytes),
+            "cudnnGetConvolutionForwardWorkspaceSize");
+      fused_sized = true;
+    }
+    return fused_bytes;
   }
 
   // dims are [N, C, spatial...]; the strides pack them in NCHW order, or in NHWC order
@@ -206,6 +227,7 @@ struct ConvolutionOp::Impl {
   }
 
   void configure(const ConvShape& s) {
+    fused_sized = false;  // new descriptors: the fused workspace is sized again
     const int d = static_cast<int>(s.kernel.size());
     if (d < 1 || d > 3) CREMA_THROW("cuDNN convolution supports 1 to 3 spatial axes, got " << d);
     // cuDNN wants at least 2 spatial axes: a 1-D convolution becomes 1 x W.
@@ -386,6 +408,28 @@ void ConvolutionOp::AddBias(const float* b, float* y) {
   CHECK(configured_);
   const float one = 1.f;
   check(cudnnAddTensor(handle(), &one, impl_->bias, b, &one, impl_->y32, y), "cudnnAddTensor");
+}
+
+void ConvolutionOp::ForwardBiasActivation(const float* x, const float* w, const float* bias,
+                                          bool relu, float* y) {
+  CHECK(configured_);
+  if (IsHalfPrecision(shape_.precision))
+    CREMA_THROW("cuDNN fused convolution + bias + activation takes fp32 tensors, not "
+                << PrecisionName(shape_.precision) << " (" << shape_.ToString() << ")");
+  // NOT_PROPAGATE_NAN: what cuDNN's fused kernels implement; the coefficient (the clipped
+  // ReLU's ceiling) is unused.
+  check(cudnnSetActivationDescriptor(impl_->act,
+                                     relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+                                     CUDNN_NOT_PROPAGATE_NAN, 0.0),
+        "cudnnSetActivationDescriptor");
+  const size_t bytes = impl_->fused_workspace();
+  void* ws = workspace().get(bytes);
+  // y = act(1 * conv(x, w) + 0 * z + bias) with z = y (cuDNN allows z to alias y).
+  const float one = 1.f, zero = 0.f;
+  check(cudnnConvolutionBiasActivationForward(handle(), &one, impl_->x, x, impl_->w, w, impl_->conv,
+                                              kFusedAlgo, ws, bytes, &zero, impl_->y, y,
+                                              impl_->bias, bias, impl_->act, impl_->y, y),
+        "cudnnConvolutionBiasActivationForward");
 }
 
 void ConvolutionOp::BackwardData(const void* w, const void* dy, void* dx) {
@@ -677,6 +721,9 @@ void ConvolutionOp::Forward(const void*, const void*, void*) {
   missing();
 }
 void ConvolutionOp::AddBias(const float*, float*) {
+  missing();
+}
+void ConvolutionOp::ForwardBiasActivation(const float*, const float*, const float*, bool, float*) {
   missing();
 }
 void ConvolutionOp::BackwardData(const void*, const void*, void*) {

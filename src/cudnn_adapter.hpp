@@ -5,7 +5,9 @@
 // ConvolutionOp runs Caffe's convolution (cross-correlation, groups, padding, stride,
 // dilation; 1, 2 or 3 spatial axes) through cuDNN's convolution API (present in cuDNN 8
 // and 9). Algorithms are chosen by cudnnFindConvolution*Algorithm (a timed search) under a
-// workspace limit, once per distinct geometry per process, and cached.
+// workspace limit, once per distinct geometry per process, and cached. The fused
+// ForwardBiasActivation (fp32 only) runs IMPLICIT_PRECOMP_GEMM instead of the chosen forward
+// algorithm.
 //
 // Numerics (ConvShape::precision, from the net's `precision`):
 //   FP32 (default): fp32 with FMA math only (no TF32 tensor cores), deterministic
@@ -75,6 +77,8 @@ struct ConvShape {
 // shape's layout (see ConvLayout), b is [O].
 // x, w, y and their gradients are float arrays, or 16-bit arrays for FP16/BF16 (hence
 // void*); b, db and the y/dy given to AddBias/BackwardBias are always float and NCHW.
+// ForwardBiasActivation fuses Forward, AddBias and optionally a ReLU into one cuDNN call
+// (cudnnConvolutionBiasActivationForward); fp32 shapes only, y in the shape's layout.
 class ConvolutionOp {
  public:
   ConvolutionOp();
@@ -93,6 +97,15 @@ class ConvolutionOp {
   // dw += (accumulate) or dw = (overwrite) the filter gradient.
   void BackwardFilter(const void* x, const void* dy, void* dw, bool accumulate = true);
   void BackwardBias(const float* dy, float* db);  // db += (accumulates)
+  // y = act(conv(x, w) + bias) in one cuDNN call (cudnnConvolutionBiasActivationForward), for
+  // fp32 tensors (shape precision FP32 or TF32) in the shape's layout; bias [O] fp32; act is
+  // ReLU (relu) or the identity. cuDNN documents the identity as running only with the
+  // IMPLICIT_PRECOMP_GEMM algorithm (ReLU with any), so both run with it, not with the
+  // algorithm Setup chose; its workspace is sized on the first call after Setup and
+  // remembered. Throws crema::Error when cuDNN refuses (e.g. CUDNN_STATUS_NOT_SUPPORTED) or
+  // the shape is 16-bit.
+  void ForwardBiasActivation(const float* x, const float* w, const float* bias, bool relu,
+                             float* y);
 
   // The algorithms chosen, for logs: "fwd 1, bwd-data 1, bwd-filter 1 (workspace N bytes)".
   std::string Description() const;
