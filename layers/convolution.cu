@@ -21,12 +21,22 @@
 // or cuDNN is decided per shape: both forwards are timed on the first forward of each shape
 // and the faster is kept (logged with GLOG_v=1). CREMA_CONV_1X1_GEMM=1 or =0 forces the
 // GEMMs or cuDNN (read when a layer's shape or precision changes).
+//
+// At test time a convolution may run with an epilogue (src/inference_fusion.hpp): the
+// BatchNorm, Scale, ReLU and residual sum that follow it in the net, applied where its
+// output is written: by the widening pass of the 16-bit NHWC route, else by one pass over y
+// in place of the bias (gpu_channel_epilogue). In FP32 and TF32 an epilogue without a
+// residual sum can instead run inside cuDNN's fused convolution + bias + ReLU (its
+// per-channel scale folded into a copy of W: conv(x, a W) + b); which of the two is faster
+// is timed once per shape (logged with GLOG_v=1); CREMA_CONV_FUSED_CUDNN=1 or =0 forces it.
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
 
 #include "layers/convolution.hpp"
+#include "src/channel_epilogue.hpp"
 #include "src/cuda_kernel.cuh"
 #include "src/cuda_util.hpp"
 #include "src/cudnn_adapter.hpp"
@@ -91,6 +101,24 @@ std::map<std::string, bool>& route_cache() {
   static std::map<std::string, bool> c;
   return c;
 }
+std::map<std::string, bool>& fused_cache() {
+  static std::map<std::string, bool> c;
+  return c;
+}
+
+// CREMA_CONV_FUSED_CUDNN: "1" always cuDNN's fused convolution where it applies, "0" never,
+// unset or "auto": timed against the epilogue pass. Any other value is timed, with a warning.
+enum class Fused { kTimed, kAlways, kNever };
+Fused fused_setting() {
+  const char* v = std::getenv("CREMA_CONV_FUSED_CUDNN");
+  const std::string value = v ? v : "";
+  if (value == "1") return Fused::kAlways;
+  if (value == "0") return Fused::kNever;
+  if (!value.empty() && value != "auto")
+    LOG(WARNING) << "CREMA_CONV_FUSED_CUDNN=" << value
+                 << " is not 1, 0 or auto: fused convolutions time both routes";
+  return Fused::kTimed;
+}
 
 }  // namespace
 
@@ -99,9 +127,44 @@ bool ConvolutionLayer::nhwc_16(Precision math) const {
 }
 
 void ConvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
+  if (num_ == 0) return;  // an empty batch
+  const void* w16 = prepare_forward(*bottom[0], top[0]);
+  for (size_t i = 0; i < bottom.size(); ++i) forward_pair(*bottom[i], top[i], w16, nullptr);
+}
+
+void ConvolutionLayer::ForwardWithEpilogue(const Blob& bottom, Blob* top,
+                                           const ChannelEpilogue& epilogue) {
+  if (num_ == 0) return;
+  const void* w16 = prepare_forward(bottom, top);
+  if (!fused_cudnn_possible(epilogue)) {
+    forward_pair(bottom, top, w16, &epilogue);
+    return;
+  }
+  if (bottom.shape() != fused_shape_ || precision() != fused_precision_ ||
+      epilogue.relu != fused_relu_ || use_gemm_ != fused_gemm_) {
+    use_fused_cudnn_ = choose_fused_cudnn(bottom, top, w16, epilogue);
+    fused_shape_ = bottom.shape();
+    fused_precision_ = precision();
+    fused_relu_ = epilogue.relu;
+    fused_gemm_ = use_gemm_;
+  }
+  if (use_fused_cudnn_)
+    forward_fused_cudnn(bottom, top, epilogue);
+  else
+    forward_pair(bottom, top, w16, &epilogue);
+}
+
+void ConvolutionLayer::forward_pair(const Blob& bottom, Blob* top, const void* w16,
+                                    const ChannelEpilogue* epilogue) {
+  if (use_gemm_)
+    forward_gemm_1x1(bottom, top, w16, epilogue);
+  else
+    forward_cudnn(bottom, top, w16, epilogue);
+}
+
+const void* ConvolutionLayer::prepare_forward(const Blob& bottom, Blob* top) {
   LAYER_REQUIRE(num_spatial_axes_ >= 1 && num_spatial_axes_ <= 3,
                 "GPU convolution supports 1 to 3 spatial axes, got " << num_spatial_axes_);
-  if (num_ == 0) return;  // an empty batch
   const Precision math = precision();
   const bool nhwc = nhwc_16(math);
   if (!cudnn_) cudnn_ = std::make_shared<cudnn::ConvolutionOp>();
@@ -127,26 +190,29 @@ void ConvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   // choice builds a key string and may time both routes: not work for every forward).
   if (!is_1x1_ || group_ != 1) {
     use_gemm_ = false;
-  } else if (bottom[0]->shape() != routed_shape_ || math != routed_precision_) {
-    use_gemm_ = choose_gemm_1x1(shape, *bottom[0], top[0], w16);
-    routed_shape_ = bottom[0]->shape();
+  } else if (bottom.shape() != routed_shape_ || math != routed_precision_) {
+    use_gemm_ = choose_gemm_1x1(shape, bottom, top, w16);
+    routed_shape_ = bottom.shape();
     routed_precision_ = math;
   }
-  for (size_t i = 0; i < bottom.size(); ++i) {
-    if (use_gemm_)
-      forward_gemm_1x1(*bottom[i], top[i], w16);
-    else
-      forward_cudnn(*bottom[i], top[i], w16);
-  }
+  return w16;
 }
 
-void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* w16) {
+// The bias, or the epilogue in its place, on fp32 NCHW y that holds the raw convolution.
+void ConvolutionLayer::finish_output(const ChannelEpilogue* epilogue, float* y) {
+  if (epilogue)
+    gpu_channel_epilogue(num_, num_output_, out_spatial_dim_, *epilogue, y);
+  else if (bias_term_)
+    cudnn_->AddBias(blobs_[1]->gpu_data(), y);
+}
+
+void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* w16,
+                                     const ChannelEpilogue* epilogue) {
   const Precision math = precision();
-  const float* bias = bias_term_ ? blobs_[1]->gpu_data() : nullptr;
   float* y = top->mutable_gpu_data();
   if (!IsHalfPrecision(math)) {
     cudnn_->Forward(bottom.gpu_data(), blobs_[0]->gpu_data(), y);
-    if (bias) cudnn_->AddBias(bias, y);
+    finish_output(epilogue, y);
     return;
   }
   // 16 bits: x -> x16 -> y16 -> widened y (+ fp32 bias).
@@ -157,17 +223,22 @@ void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* 
     gpu_round_16_nhwc(math, num_, channels_, spatial_volume(bottom, num_, channels_),
                       bottom.gpu_data(), 1.f, x16, overflow);
     cudnn_->Forward(x16, w16, y16);
-    gpu_widen_16_nchw(math, num_, num_output_, spatial_volume(*top, num_, num_output_), y16, 1.f,
-                      false, bias, y, overflow);
+    const int64_t S = spatial_volume(*top, num_, num_output_);
+    if (epilogue)
+      gpu_widen_16_nchw_epilogue(math, num_, num_output_, S, y16, *epilogue, y, overflow);
+    else
+      gpu_widen_16_nchw(math, num_, num_output_, S, y16, 1.f, false,
+                        bias_term_ ? blobs_[1]->gpu_data() : nullptr, y, overflow);
     return;
   }
   gpu_round_16(math, bottom.count(), bottom.gpu_data(), 1.f, x16, overflow);
   cudnn_->Forward(x16, w16, y16);
   gpu_widen_16(math, top->count(), y16, 1.f, false, y, overflow);
-  if (bias) cudnn_->AddBias(bias, y);
+  finish_output(epilogue, y);
 }
 
-void ConvolutionLayer::forward_gemm_1x1(const Blob& bottom, Blob* top, const void* w16) {
+void ConvolutionLayer::forward_gemm_1x1(const Blob& bottom, Blob* top, const void* w16,
+                                        const ChannelEpilogue* epilogue) {
   const Precision math = precision();
   const int64_t S = out_spatial_dim_;
   const void* x = bottom.gpu_data();
@@ -182,7 +253,90 @@ void ConvolutionLayer::forward_gemm_1x1(const Blob& bottom, Blob* top, const voi
   float* y = top->mutable_gpu_data();
   gpu_gemm_batched(math, Trans::No, Trans::No, num_output_, S, channels_, 1.f, w, 0, x,
                    channels_ * S, 0.f, y, num_output_ * S, num_);
-  if (bias_term_) cudnn_->AddBias(blobs_[1]->gpu_data(), y);
+  finish_output(epilogue, y);
+}
+
+bool ConvolutionLayer::fused_cudnn_possible(const ChannelEpilogue& epilogue) const {
+  return !IsHalfPrecision(precision()) && !epilogue.residual &&
+         (!epilogue.relu || epilogue.slope == 0.f);
+}
+
+void ConvolutionLayer::forward_fused_cudnn(const Blob& bottom, Blob* top,
+                                           const ChannelEpilogue& epilogue) {
+  const float* w = blobs_[0]->gpu_data();
+  if (epilogue.scale) {  // W'[o] = scale[o] W[o]: conv(x, W') = scale * conv(x, W)
+    if (folded_w_.count() != blobs_[0]->count()) folded_w_.ReshapeLike(*blobs_[0]);
+    float* folded = folded_w_.mutable_gpu_data();
+    gpu_scale_rows(num_output_, blobs_[0]->count() / num_output_, epilogue.scale, w, folded);
+    w = folded;
+  }
+  const float* bias = epilogue.shift;
+  if (!bias) {  // cuDNN's fused call always adds a bias
+    if (zero_bias_.count() != num_output_) {
+      zero_bias_.Reshape(std::vector<int>{num_output_});
+      gpu_set(num_output_, 0.f, zero_bias_.mutable_gpu_data());
+    }
+    bias = zero_bias_.gpu_data();
+  }
+  cudnn_->ForwardBiasActivation(bottom.gpu_data(), w, bias, epilogue.relu, top->mutable_gpu_data());
+}
+
+// Whether cuDNN's fused call gives what the other route gives, to relative L1 1e-2 (loose
+// enough for TF32 with different algorithms, tight enough for a missing bias or ReLU). The
+// top is filled with NaN first, so a cuDNN that read it as z despite alpha2 = 0 would show.
+bool ConvolutionLayer::fused_cudnn_agrees(const Blob& bottom, Blob* top, const void* w16,
+                                          const ChannelEpilogue& epilogue) {
+  const int n = top->count();
+  Blob reference(top->shape());
+  forward_pair(bottom, top, w16, &epilogue);
+  gpu_copy(n, top->gpu_data(), reference.mutable_gpu_data());
+  float* y = top->mutable_gpu_data();
+  gpu_set(n, std::numeric_limits<float>::quiet_NaN(), y);
+  forward_fused_cudnn(bottom, top, epilogue);
+  const float size = gpu_asum(n, reference.gpu_data());
+  float* difference = reference.mutable_gpu_data();
+  gpu_sub(n, y, difference, difference);
+  const float distance = gpu_asum(n, difference);
+  return distance <= 1e-2f * size;  // false for NaN
+}
+
+bool ConvolutionLayer::choose_fused_cudnn(const Blob& bottom, Blob* top, const void* w16,
+                                          const ChannelEpilogue& epilogue) {
+  const Fused setting = fused_setting();
+  if (setting != Fused::kTimed) return setting == Fused::kAlways;
+  const std::string key = "dev " + std::to_string(CudaCurrentDevice()) +
+                          (epilogue.relu ? " relu " : " identity ") +
+                          (use_gemm_ ? "gemm " : "cudnn ") + cudnn_->shape().ToString();
+  {
+    std::lock_guard<std::mutex> lock(route_mutex());
+    auto it = fused_cache().find(key);
+    if (it != fused_cache().end()) return it->second;
+  }
+  // Both on this bottom and top (each writes what the other would). cuDNN may refuse the
+  // fused call for a geometry, or (checked once here) compute something else: then the
+  // epilogue pass, and the log says why.
+  bool fused = false;
+  try {
+    if (fused_cudnn_agrees(bottom, top, w16, epilogue)) {
+      const float fused_ms = CudaTimeMs([&] { forward_fused_cudnn(bottom, top, epilogue); }, 3);
+      const float apart_ms = CudaTimeMs([&] { forward_pair(bottom, top, w16, &epilogue); }, 3);
+      fused = fused_ms < apart_ms;
+      VLOG(1) << "convolution " << key << ": cuDNN fused with bias and activation " << fused_ms
+              << " ms, " << (use_gemm_ ? "GEMMs" : "cuDNN") << " + epilogue pass " << apart_ms
+              << " ms: " << (fused ? "fused" : "apart");
+    } else {
+      LOG(WARNING) << "layer '" << name() << "': convolution " << cudnn_->shape().ToString()
+                   << " applies its epilogue in a pass of its own: cuDNN's fused call differs "
+                      "from it by more than 1% (relative L1)";
+    }
+  } catch (const Error& error) {
+    LOG(WARNING) << "layer '" << name() << "': convolution " << cudnn_->shape().ToString()
+                 << " applies its epilogue in a pass of its own, cuDNN's fused call failed: "
+                 << error.what();
+  }
+  std::lock_guard<std::mutex> lock(route_mutex());
+  fused_cache()[key] = fused;
+  return fused;
 }
 
 bool ConvolutionLayer::choose_gemm_1x1(const cudnn::ConvShape& shape, const Blob& bottom, Blob* top,

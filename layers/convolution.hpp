@@ -32,6 +32,7 @@ namespace cudnn {
 class ConvolutionOp;  // src/cudnn_adapter.hpp
 struct ConvShape;
 }  // namespace cudnn
+struct ChannelEpilogue;  // src/channel_epilogue.hpp
 #endif
 
 class ConvolutionLayer : public BaseConvolutionLayer {
@@ -55,6 +56,13 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   bool runs_gemm_1x1() const {
     return use_gemm_;
   }
+  // Whether the last fused forward ran inside cuDNN's fused convolution (convolution.cu).
+  bool runs_fused_cudnn() const {
+    return use_fused_cudnn_;
+  }
+  // The test-time fused forward of one bottom/top pair (src/inference_fusion.hpp): top gets
+  // the epilogue of the convolution WITHOUT its bias (the epilogue's shift carries it).
+  void ForwardWithEpilogue(const Blob& bottom, Blob* top, const ChannelEpilogue& epilogue);
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
@@ -64,10 +72,30 @@ class ConvolutionLayer : public BaseConvolutionLayer {
  private:
   // Whether the 16-bit copies are channels last under `math` (FP16/BF16, 1 or 2 spatial axes).
   bool nhwc_16(Precision math) const;
+  // Sets up cuDNN for this forward, rounds W (returns it in 16 bits for FP16/BF16, else
+  // null) and picks the 1x1 route (use_gemm_).
+  const void* prepare_forward(const Blob& bottom, Blob* top);
   // One bottom/top pair through cuDNN, or (1x1, stride 1, no padding, one group) as GEMMs;
-  // w16: W rounded to 16 bits (FP16/BF16), null otherwise.
-  void forward_cudnn(const Blob& bottom, Blob* top, const void* w16);
-  void forward_gemm_1x1(const Blob& bottom, Blob* top, const void* w16);
+  // w16: W rounded to 16 bits (FP16/BF16), null otherwise; epilogue: null for the plain
+  // forward (bias added), else applied instead of the bias.
+  void forward_pair(const Blob& bottom, Blob* top, const void* w16,
+                    const ChannelEpilogue* epilogue);
+  void forward_cudnn(const Blob& bottom, Blob* top, const void* w16,
+                     const ChannelEpilogue* epilogue = nullptr);
+  void forward_gemm_1x1(const Blob& bottom, Blob* top, const void* w16,
+                        const ChannelEpilogue* epilogue = nullptr);
+  // The bias (epilogue null) or the epilogue, on fp32 NCHW top data holding the raw output.
+  void finish_output(const ChannelEpilogue* epilogue, float* y);
+  // cuDNN's fused convolution + bias + ReLU/identity (FP32 and TF32, an epilogue without a
+  // residual sum or a leaky ReLU): the epilogue's scale folded into W, its shift the bias.
+  bool fused_cudnn_possible(const ChannelEpilogue& epilogue) const;
+  void forward_fused_cudnn(const Blob& bottom, Blob* top, const ChannelEpilogue& epilogue);
+  // Whether it beats the other route + the epilogue pass (CREMA_CONV_FUSED_CUDNN, else timed
+  // once per shape and ReLU flag, for the process).
+  bool choose_fused_cudnn(const Blob& bottom, Blob* top, const void* w16,
+                          const ChannelEpilogue& epilogue);
+  bool fused_cudnn_agrees(const Blob& bottom, Blob* top, const void* w16,
+                          const ChannelEpilogue& epilogue);
   void backward_gemm_1x1(const Blob& top, bool weight_grad, bool data_grad, Blob* bottom);
   // Whether a 1x1 layer of `shape` runs as GEMMs (CREMA_CONV_1X1_GEMM, else timed once per
   // shape on this bottom/top).
@@ -78,6 +106,13 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   bool use_gemm_ = false;                         // the last forward ran the GEMM route
   std::vector<int> routed_shape_;                 // the bottom shape use_gemm_ was chosen for
   Precision routed_precision_ = Precision::FP32;  // and the precision
+  // The fused-cuDNN decision and what it was made for (bottom shape, precision, ReLU flag and
+  // the route underneath, which may change with them).
+  bool use_fused_cudnn_ = false;
+  std::vector<int> fused_shape_;
+  Precision fused_precision_ = Precision::FP32;
+  bool fused_relu_ = false, fused_gemm_ = false;
+  Blob folded_w_, zero_bias_;  // scratch: scale * W, and zeros for a convolution without bias
   // FP16/BF16 scratch: 16-bit x, W, y (also dy), dx and dW.
   Blob x16_, w16_, y16_, dx16_, dw16_;
 #endif  // CREMA_WITH_CUDA

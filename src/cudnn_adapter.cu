@@ -158,8 +158,9 @@ cudnnDataType_t data_type(Precision precision) {
   }
 }
 
-// The algorithm of the fused convolution + bias + activation: cuDNN documents the identity
-// activation as running only with it (ReLU runs with any algorithm).
+// The algorithm of the fused convolution + bias + identity: cuDNN documents the identity
+// activation as running only with it. ReLU runs with any algorithm: it first tries the one
+// Setup chose for the plain forward and falls back to this one if cuDNN refuses.
 constexpr cudnnConvolutionFwdAlgo_t kFusedAlgo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
 
 struct ConvolutionOp::Impl {
@@ -169,9 +170,11 @@ struct ConvolutionOp::Impl {
   cudnnConvolutionDescriptor_t conv = nullptr;
   cudnnActivationDescriptor_t act = nullptr;  // of ForwardBiasActivation
   Algorithms algos;
-  // kFusedAlgo's workspace for the configured shape, once sized (fused_sized).
+  // kFusedAlgo's workspace for the configured shape, once sized (fused_sized), and whether
+  // cuDNN refused the fused ReLU with the plain forward's algorithm (then kFusedAlgo).
   size_t fused_bytes = 0;
   bool fused_sized = false;
+  bool relu_needs_fused_algo = false;
 
   Impl() {
     check(cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor");
@@ -228,6 +231,7 @@ struct ConvolutionOp::Impl {
 
   void configure(const ConvShape& s) {
     fused_sized = false;  // new descriptors: the fused workspace is sized again
+    relu_needs_fused_algo = false;
     const int d = static_cast<int>(s.kernel.size());
     if (d < 1 || d > 3) CREMA_THROW("cuDNN convolution supports 1 to 3 spatial axes, got " << d);
     // cuDNN wants at least 2 spatial axes: a 1-D convolution becomes 1 x W.
@@ -422,14 +426,22 @@ void ConvolutionOp::ForwardBiasActivation(const float* x, const float* w, const 
                                      relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
                                      CUDNN_NOT_PROPAGATE_NAN, 0.0),
         "cudnnSetActivationDescriptor");
-  const size_t bytes = impl_->fused_workspace();
-  void* ws = workspace().get(bytes);
   // y = act(1 * conv(x, w) + 0 * z + bias) with z = y (cuDNN allows z to alias y).
   const float one = 1.f, zero = 0.f;
-  check(cudnnConvolutionBiasActivationForward(handle(), &one, impl_->x, x, impl_->w, w, impl_->conv,
-                                              kFusedAlgo, ws, bytes, &zero, impl_->y, y,
-                                              impl_->bias, bias, impl_->act, impl_->y, y),
-        "cudnnConvolutionBiasActivationForward");
+  auto run = [&](cudnnConvolutionFwdAlgo_t algo, size_t bytes) {
+    void* ws = workspace().get(bytes);
+    return cudnnConvolutionBiasActivationForward(handle(), &one, impl_->x, x, impl_->w, w,
+                                                 impl_->conv, algo, ws, bytes, &zero, impl_->y, y,
+                                                 impl_->bias, bias, impl_->act, impl_->y, y);
+  };
+  if (relu && !impl_->relu_needs_fused_algo) {
+    const cudnnStatus_t status = run(impl_->algos.fwd, impl_->algos.fwd_bytes);
+    if (status == CUDNN_STATUS_SUCCESS) return;
+    if (status != CUDNN_STATUS_NOT_SUPPORTED && status != CUDNN_STATUS_BAD_PARAM)
+      check(status, "cudnnConvolutionBiasActivationForward");
+    impl_->relu_needs_fused_algo = true;
+  }
+  check(run(kFusedAlgo, impl_->fused_workspace()), "cudnnConvolutionBiasActivationForward");
 }
 
 void ConvolutionOp::BackwardData(const void* w, const void* dy, void* dx) {

@@ -6,8 +6,8 @@
 // dilation; 1, 2 or 3 spatial axes) through cuDNN's convolution API (present in cuDNN 8
 // and 9). Algorithms are chosen by cudnnFindConvolution*Algorithm (a timed search) under a
 // workspace limit, once per distinct geometry per process, and cached. The fused
-// ForwardBiasActivation (fp32 only) runs IMPLICIT_PRECOMP_GEMM instead of the chosen forward
-// algorithm.
+// ForwardBiasActivation (fp32 only) may run IMPLICIT_PRECOMP_GEMM instead of the chosen
+// forward algorithm (see there).
 //
 // Numerics (ConvShape::precision, from the net's `precision`):
 //   FP32 (default): fp32 with FMA math only (no TF32 tensor cores), deterministic
@@ -100,10 +100,10 @@ class ConvolutionOp {
   // y = act(conv(x, w) + bias) in one cuDNN call (cudnnConvolutionBiasActivationForward), for
   // fp32 tensors (shape precision FP32 or TF32) in the shape's layout; bias [O] fp32; act is
   // ReLU (relu) or the identity. cuDNN documents the identity as running only with the
-  // IMPLICIT_PRECOMP_GEMM algorithm (ReLU with any), so both run with it, not with the
-  // algorithm Setup chose; its workspace is sized on the first call after Setup and
-  // remembered. Throws crema::Error when cuDNN refuses (e.g. CUDNN_STATUS_NOT_SUPPORTED) or
-  // the shape is 16-bit.
+  // IMPLICIT_PRECOMP_GEMM algorithm (ReLU with any): the identity runs with it, ReLU with
+  // the algorithm Setup chose unless cuDNN refuses that (then IMPLICIT_PRECOMP_GEMM, for
+  // this shape from then on); that workspace is sized on its first use after Setup. Throws
+  // crema::Error when cuDNN refuses (e.g. CUDNN_STATUS_NOT_SUPPORTED) or the shape is 16-bit.
   void ForwardBiasActivation(const float* x, const float* w, const float* bias, bool relu,
                              float* y);
 

@@ -1,5 +1,6 @@
-// Finding the chains that the GPU runs as one kernel: BatchNorm [+ Scale] [+ ReLU], and
-// Eltwise SUM + ReLU (src/inference_fusion.hpp states the rules and the formulas).
+// Finding the chains that the GPU runs as one kernel: BatchNorm [+ Scale] [+ ReLU], Eltwise
+// SUM + ReLU, and a Convolution with what follows it (src/inference_fusion.hpp states the
+// rules and the formulas).
 #include "src/inference_fusion.hpp"
 
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include "crema.pb.h"
 #include "crema/layer.hpp"
 #include "crema/net.hpp"
+#include "layers/convolution.hpp"
 
 namespace crema {
 namespace {
@@ -60,6 +62,86 @@ bool UsesGlobalStats(const pb::LayerParameter& p) {
   return bn.has_use_global_stats() ? bn.use_global_stats() : p.phase() == pb::TEST;
 }
 
+bool IsType(const Net& net, int i, const char* type) {
+  return i < net.num_layers() && net.layers()[i]->type() == std::string(type);
+}
+
+// From layer j on, a BatchNorm with stored statistics in place on blob `blob_id` and then
+// optionally a per-channel Scale in place on it: records them in `chain` and returns the
+// index of the layer after them (j when there is no such BatchNorm).
+int MatchBatchNormScale(const Net& net, int j, int blob_id, FusedChain* chain) {
+  if (!IsType(net, j, "BatchNorm") || !InPlaceOn(net, j, blob_id)) return j;
+  const Layer& bn = *net.layers()[j];
+  const Blob& blob = *net.blobs()[blob_id];
+  if (!UsesGlobalStats(bn.layer_param()) || bn.blobs().size() != 3 || blob.num_axes() < 2) return j;
+  const int channels = blob.shape(1);
+  chain->batch_norm = net.layers()[j].get();
+  chain->eps = bn.layer_param().batch_norm_param().eps();
+  chain->last = j++;
+  if (!IsType(net, j, "Scale") || !InPlaceOn(net, j, blob_id)) return j;
+  const Layer& scale = *net.layers()[j];
+  const pb::ScaleParameter& s = scale.layer_param().scale_param();
+  const auto& params = scale.blobs();
+  const bool bias_ok = params.size() == 1 || (params.size() == 2 && params[1]->count() == channels);
+  if (s.axis() != 1 || s.num_axes() != 1 || params.empty() || params[0]->count() != channels ||
+      !bias_ok)
+    return j;
+  chain->scale = net.layers()[j].get();
+  chain->last = j;
+  return j + 1;
+}
+
+// Layer j is a ReLU in place on blob `blob_id`: records it as the chain's last layer.
+bool MatchRelu(const Net& net, int j, int blob_id, FusedChain* chain) {
+  if (!IsType(net, j, "ReLU") || !InPlaceOn(net, j, blob_id)) return false;
+  chain->relu = true;
+  chain->negative_slope = net.layers()[j]->layer_param().relu_param().negative_slope();
+  chain->last = j;
+  return true;
+}
+
+// Layer j is an Eltwise SUM of blob x and one other blob into a third, [then a ReLU in place
+// on that one]: records it as the chain's residual sum.
+bool MatchResidualSum(const Net& net, int j, int x, FusedChain* chain) {
+  if (!IsType(net, j, "Eltwise") || !Quiet(net, j)) return false;
+  const pb::EltwiseParameter& e = net.layers()[j]->layer_param().eltwise_param();
+  const auto& bottoms = net.bottom_ids(j);
+  const auto& tops = net.top_ids(j);
+  if (e.operation() != pb::EltwiseParameter::SUM || bottoms.size() != 2 || tops.size() != 1)
+    return false;
+  const int x_at = bottoms[0] == x ? 0 : 1;  // which bottom is x
+  const int z = bottoms[1 - x_at], s = tops[0];
+  if (bottoms[x_at] != x || z == x || s == x || s == z) return false;
+  chain->residual = net.blobs()[z].get();
+  chain->sum = net.blobs()[s].get();
+  if (e.coeff_size() == 2) {
+    chain->coeff_x = e.coeff(x_at);
+    chain->coeff_residual = e.coeff(1 - x_at);
+  }
+  chain->last = j;
+  MatchRelu(net, j + 1, s, chain);
+  return true;
+}
+
+// A Convolution (one bottom, one top x, channels on axis 1) followed by at least one of:
+// BatchNorm [+ Scale] in place on x; a ReLU in place on x, or an Eltwise SUM with x.
+bool FindConvolutionChain(const Net& net, int i, FusedChain* chain) {
+  Layer* layer = net.layers()[i].get();
+  auto* conv = dynamic_cast<ConvolutionLayer*>(layer);
+  if (!conv || !IsType(net, i, "Convolution") || net.bottom_ids(i).size() != 1 ||
+      net.top_ids(i).size() != 1 || !Quiet(net, i) ||
+      layer->layer_param().convolution_param().axis() != 1)
+    return false;
+  const int x = net.top_ids(i)[0];
+  chain->kind = FusedChain::Kind::kConvolution;
+  chain->first = chain->last = i;
+  chain->convolution = layer;
+  chain->conv_top = net.blobs()[x].get();
+  const int j = MatchBatchNormScale(net, i + 1, x, chain);
+  if (!MatchRelu(net, j, x, chain)) MatchResidualSum(net, j, x, chain);
+  return chain->last > i;
+}
+
 }  // namespace
 
 std::vector<FusedChain> FindFusedChains(const Net& net) {
@@ -71,41 +153,24 @@ std::vector<FusedChain> FindFusedChains(const Net& net) {
   const auto& layers = net.layers();
   const int n = net.num_layers();
   for (int i = 0; i < n; ++i) {
-    FusedChain sum_relu;
-    if (FindSumRelu(net, i, &sum_relu)) {
-      chains.push_back(sum_relu);
-      i = sum_relu.last;
-      continue;
-    }
-    const pb::LayerParameter& p = layers[i]->layer_param();
-    if (p.type() != "BatchNorm" || net.top_ids(i).size() != 1) continue;
-    const int blob_id = net.top_ids(i)[0];
-    const Blob& blob = *net.blobs()[blob_id];
-    if (!InPlaceOn(net, i, blob_id) || !UsesGlobalStats(p) || layers[i]->blobs().size() != 3 ||
-        blob.num_axes() < 2)
-      continue;
-    const int channels = blob.shape(1);
     FusedChain chain;
+    bool found = FindConvolutionChain(net, i, &chain);
+    if (!found) {
+      chain = FusedChain();
+      found = FindSumRelu(net, i, &chain);
+    }
+    if (found) {
+      chains.push_back(chain);
+      i = chain.last;
+      continue;
+    }
+    if (layers[i]->type() != std::string("BatchNorm") || net.top_ids(i).size() != 1) continue;
+    const int blob_id = net.top_ids(i)[0];
+    chain = FusedChain();
     chain.first = chain.last = i;
-    chain.batch_norm = layers[i].get();
-    chain.eps = p.batch_norm_param().eps();
-    int j = i + 1;
-    if (j < n && layers[j]->type() == std::string("Scale") && InPlaceOn(net, j, blob_id)) {
-      const pb::ScaleParameter& s = layers[j]->layer_param().scale_param();
-      const auto& params = layers[j]->blobs();
-      const bool bias_ok =
-          params.size() == 1 || (params.size() == 2 && params[1]->count() == channels);
-      if (s.axis() == 1 && s.num_axes() == 1 && !params.empty() && params[0]->count() == channels &&
-          bias_ok) {
-        chain.scale = layers[j].get();
-        chain.last = j++;
-      }
-    }
-    if (j < n && layers[j]->type() == std::string("ReLU") && InPlaceOn(net, j, blob_id)) {
-      chain.relu = true;
-      chain.negative_slope = layers[j]->layer_param().relu_param().negative_slope();
-      chain.last = j;
-    }
+    const int j = MatchBatchNormScale(net, i, blob_id, &chain);
+    if (j == i) continue;  // not a fusable BatchNorm
+    MatchRelu(net, j, blob_id, &chain);
     if (chain.last == i) continue;  // a BatchNorm alone gains nothing
     chains.push_back(chain);
     i = chain.last;

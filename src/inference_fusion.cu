@@ -1,7 +1,10 @@
-// The GPU kernel of the fused BatchNorm [+ Scale] [+ ReLU] chain (src/inference_fusion.hpp).
+// The GPU side of the fused chains (src/inference_fusion.hpp): the kernels of BatchNorm
+// [+ Scale] [+ ReLU] and Eltwise SUM + ReLU, and a convolution's epilogue coefficients.
 #include <cstdint>
 
 #include "crema/layer.hpp"
+#include "layers/convolution.hpp"
+#include "src/channel_epilogue.hpp"
 #include "src/cuda_kernel.cuh"
 #include "src/inference_fusion.hpp"
 
@@ -111,11 +114,64 @@ void ForwardSumReluGpu(const FusedChain& chain, const std::vector<Blob*>& bottom
   cuda_check_launch("sum_relu_kernel");
 }
 
+// A convolution chain's a_c and b_c (inference_fusion.hpp), one thread per channel:
+//   a_c = gamma_c / sqrt(s var_sum_c + eps),  b_c = (bias_c - s mean_sum_c) a_c + beta_c
+// with s = 1 / factor (0 when factor is 0); absent gamma, beta, bias read as 1, 0, 0.
+__global__ void conv_chain_coefficients_kernel(int channels, const float* __restrict__ bias,
+                                               const float* __restrict__ mean_sum,
+                                               const float* __restrict__ var_sum,
+                                               const float* __restrict__ factor, float eps,
+                                               const float* __restrict__ gamma,
+                                               const float* __restrict__ beta, float* a, float* b) {
+  const float stored = factor[0];
+  const float s = stored == 0.f ? 0.f : 1.f / stored;
+  CUDA_KERNEL_LOOP(c, channels) {
+    const float scale = (gamma ? gamma[c] : 1.f) / sqrtf(s * var_sum[c] + eps);
+    a[c] = scale;
+    b[c] = ((bias ? bias[c] : 0.f) - s * mean_sum[c]) * scale + (beta ? beta[c] : 0.f);
+  }
+}
+
+void ForwardConvolutionChainGpu(const FusedChain& chain, const Blob& bottom) {
+  auto* conv = static_cast<ConvolutionLayer*>(chain.convolution);
+  const float* bias = conv->blobs().size() > 1 ? conv->blobs()[1]->gpu_data() : nullptr;
+  ChannelEpilogue epilogue;
+  epilogue.shift = bias;
+  if (chain.batch_norm) {
+    const int channels = chain.conv_top->shape(1);
+    Blob& holder = *chain.epilogue_scratch;
+    if (holder.count() < 2 * channels) holder.Reshape(std::vector<int>{2 * channels});
+    float* a = holder.mutable_gpu_data();
+    const auto& bn = chain.batch_norm->blobs();
+    const auto* scale = chain.scale;
+    CUDA_LAUNCH(conv_chain_coefficients_kernel, channels, bias, bn[0]->gpu_data(),
+                bn[1]->gpu_data(), bn[2]->gpu_data(), chain.eps,
+                scale ? scale->blobs()[0]->gpu_data() : nullptr,
+                scale && scale->blobs().size() > 1 ? scale->blobs()[1]->gpu_data() : nullptr, a,
+                a + channels);
+    epilogue.scale = a;
+    epilogue.shift = a + channels;
+  }
+  epilogue.relu = chain.relu;
+  epilogue.slope = chain.negative_slope;
+  if (chain.sum) {
+    epilogue.residual = chain.residual->gpu_data();
+    epilogue.coeff_y = chain.coeff_x;
+    epilogue.coeff_residual = chain.coeff_residual;
+    epilogue.sum = chain.sum->mutable_gpu_data();
+  }
+  conv->ForwardWithEpilogue(bottom, chain.conv_top, epilogue);
+}
+
 }  // namespace
 
 void ForwardFusedChainGpu(const FusedChain& chain, const std::vector<Blob*>& bottoms, Blob* top) {
   if (chain.kind == FusedChain::Kind::kSumRelu) {
     ForwardSumReluGpu(chain, bottoms, top);
+    return;
+  }
+  if (chain.kind == FusedChain::Kind::kConvolution) {
+    ForwardConvolutionChainGpu(chain, *bottoms[0]);
     return;
   }
   Blob* blob = top;

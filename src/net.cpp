@@ -247,10 +247,15 @@ void Net::Init(const pb::NetParameter& in_param) {
   const std::vector<FusedChain> chains = FindFusedChains(*this);
   for (const FusedChain& chain : chains)
     fused_at_[chain.first] = std::make_shared<const FusedChain>(chain);
+  int convolution_chains = 0;
+  for (const FusedChain& chain : chains)
+    convolution_chains += chain.kind == FusedChain::Kind::kConvolution;
   LOG_IF(INFO, Context::root_solver() && !chains.empty())
-      << "Net '" << name_ << "': " << chains.size()
-      << " chain(s) (BatchNorm [+ Scale] [+ ReLU], Eltwise SUM + ReLU) run as one kernel "
-         "each on the GPU (test-time fusion; CREMA_FUSION=0 turns it off)";
+      << "Net '" << name_ << "': " << chains.size() << " layer chain(s) fused on the GPU, "
+      << convolution_chains
+      << " of them convolutions that apply the BatchNorm, Scale, ReLU or Eltwise SUM after "
+         "them as they write their output (test-time fusion, src/inference_fusion.hpp; "
+         "CREMA_FUSION=0 turns it off)";
   LOG_IF(INFO, Context::root_solver())
       << "Network '" << name_ << "' ready: " << num_layers << " layers, "
       << learnable_params_.size() << " learnable blobs, activations "

@@ -388,8 +388,9 @@ int RunTime(const std::vector<std::string>& args) {
     const auto iteration_start = clock::now();
     int mark = 0;
     layer_clock.Mark(mark++);
-    // ForwardStep runs a chain fused on the GPU (BatchNorm + Scale + ReLU at test time) as
-    // one kernel: its time goes to its first layer, the others show 0.
+    // ForwardStep runs a chain fused on the GPU at test time (a convolution with the
+    // BatchNorm, Scale, ReLU or sum after it; BatchNorm + Scale + ReLU; Eltwise + ReLU) as a
+    // unit: its time goes to its first layer, the others show 0.
     float unused_loss = 0;
     for (int i = 0; i < num_layers;) {
       const int next = net.ForwardStep(i, num_layers - 1, &unused_loss);
