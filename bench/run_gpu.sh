@@ -276,6 +276,13 @@ def crema_resnet(m):
     routes = re.findall(r"1x1 convolution .*: (GEMMs|cuDNN)$", read(name, "err"), re.M)
     route_note = (f"; 1x1 convolutions: {routes.count('GEMMs')} shapes as cuBLAS GEMMs, "
                   f"{routes.count('cuDNN')} through cuDNN (timed)" if routes else "")
+    # ... and "convolution <key>: cuDNN fused with bias and activation a ms, ... b ms: <choice>"
+    # (FP32/TF32 convolutions whose epilogue has no residual sum; src/inference_fusion.hpp).
+    fused = re.findall(r"cuDNN fused with bias and activation .*: (fused|apart)$",
+                       read(name, "err"), re.M)
+    if fused:
+        route_note += (f"; epilogues: {fused.count('fused')} shapes inside cuDNN's fused call, "
+                       f"{fused.count('apart')} as a pass of their own (timed)")
     return med * images / batch / 1e3, (f"forward median {med:.3f} ms/batch (mean {mean:.3f}), "
                                         f"{env['RESNET_ITERS']} batches"
                                         + ("" if w else ", events between layers") + route_note)
