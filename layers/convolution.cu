@@ -78,18 +78,20 @@ const void* offset_16(const void* p, int64_t n) {
   return static_cast<const uint16_t*>(p) + n;
 }
 
-// CREMA_CONV_1X1_GEMM: "1" always GEMMs, "0" always cuDNN, unset or "auto": timed. Any
-// other value is timed too, with a warning.
-enum class GemmRoute { kTimed, kAlways, kNever };
-GemmRoute gemm_route_setting() {
-  const char* v = std::getenv("CREMA_CONV_1X1_GEMM");
+// A route switch in the environment: "1" always the route, "0" never, unset or "auto":
+// timed. Any other value is timed too, with a warning (`what`: what is timed).
+//   CREMA_CONV_1X1_GEMM     1x1 convolutions as cuBLAS GEMMs (else cuDNN)
+//   CREMA_CONV_FUSED_CUDNN  epilogues inside cuDNN's fused convolution (else a pass of their own)
+enum class Route { kTimed, kAlways, kNever };
+Route route_setting(const char* variable, const char* what) {
+  const char* v = std::getenv(variable);
   const std::string value = v ? v : "";
-  if (value == "1") return GemmRoute::kAlways;
-  if (value == "0") return GemmRoute::kNever;
+  if (value == "1") return Route::kAlways;
+  if (value == "0") return Route::kNever;
   if (!value.empty() && value != "auto")
-    LOG(WARNING) << "CREMA_CONV_1X1_GEMM=" << value
-                 << " is not 1, 0 or auto: 1x1 convolutions time both routes";
-  return GemmRoute::kTimed;
+    LOG(WARNING) << variable << "=" << value << " is not 1, 0 or auto: " << what
+                 << " time both routes";
+  return Route::kTimed;
 }
 
 // The timed decisions, per device and shape (ConvShape::ToString), for the whole process.
@@ -104,20 +106,6 @@ std::map<std::string, bool>& route_cache() {
 std::map<std::string, bool>& fused_cache() {
   static std::map<std::string, bool> c;
   return c;
-}
-
-// CREMA_CONV_FUSED_CUDNN: "1" always cuDNN's fused convolution where it applies, "0" never,
-// unset or "auto": timed against the epilogue pass. Any other value is timed, with a warning.
-enum class Fused { kTimed, kAlways, kNever };
-Fused fused_setting() {
-  const char* v = std::getenv("CREMA_CONV_FUSED_CUDNN");
-  const std::string value = v ? v : "";
-  if (value == "1") return Fused::kAlways;
-  if (value == "0") return Fused::kNever;
-  if (!value.empty() && value != "auto")
-    LOG(WARNING) << "CREMA_CONV_FUSED_CUDNN=" << value
-                 << " is not 1, 0 or auto: fused convolutions time both routes";
-  return Fused::kTimed;
 }
 
 }  // namespace
@@ -302,8 +290,8 @@ bool ConvolutionLayer::fused_cudnn_agrees(const Blob& bottom, Blob* top, const v
 
 bool ConvolutionLayer::choose_fused_cudnn(const Blob& bottom, Blob* top, const void* w16,
                                           const ChannelEpilogue& epilogue) {
-  const Fused setting = fused_setting();
-  if (setting != Fused::kTimed) return setting == Fused::kAlways;
+  const Route setting = route_setting("CREMA_CONV_FUSED_CUDNN", "fused convolutions");
+  if (setting != Route::kTimed) return setting == Route::kAlways;
   const std::string key = "dev " + std::to_string(CudaCurrentDevice()) +
                           (epilogue.relu ? " relu " : " identity ") +
                           (use_gemm_ ? "gemm " : "cudnn ") + cudnn_->shape().ToString();
@@ -341,8 +329,8 @@ bool ConvolutionLayer::choose_fused_cudnn(const Blob& bottom, Blob* top, const v
 
 bool ConvolutionLayer::choose_gemm_1x1(const cudnn::ConvShape& shape, const Blob& bottom, Blob* top,
                                        const void* w16) {
-  const GemmRoute route = gemm_route_setting();
-  if (route != GemmRoute::kTimed) return route == GemmRoute::kAlways;
+  const Route route = route_setting("CREMA_CONV_1X1_GEMM", "1x1 convolutions");
+  if (route != Route::kTimed) return route == Route::kAlways;
   const std::string key = "dev " + std::to_string(CudaCurrentDevice()) + " " + shape.ToString();
   {
     std::lock_guard<std::mutex> lock(route_mutex());
