@@ -172,18 +172,6 @@ Tensor MakeTensor(std::vector<int> dims, cudnnDataType_t type = CUDNN_DATA_FLOAT
   return t;
 }
 
-Tensor MakeFilter(std::vector<int> dims, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
-  Tensor t;
-  t.type = type;
-  t.dims = dims;
-  t.strides = Packed(dims);
-  OK(cudnnCreateFilterDescriptor(&t.fdesc));
-  OK(cudnnSetFilterNdDescriptor(t.fdesc, type, CUDNN_TENSOR_NCHW, static_cast<int>(dims.size()),
-                                t.dims.data()));
-  Allocate(&t);
-  return t;
-}
-
 // Packed channels-last strides of dims [N, C, spatial...] (an NHWC tensor) or of filter
 // dims [K, C/groups, spatial...] (cuDNN's NHWC filter format): C innermost, then the
 // spatial dims, N (K) outermost.
@@ -200,16 +188,22 @@ std::vector<int> ChannelsLast(const std::vector<int>& dims) {
   return s;
 }
 
-Tensor MakeFilterNhwc(std::vector<int> dims, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
+// A filter [K, C/groups, spatial...] in cuDNN's NCHW (packed) or NHWC filter format.
+Tensor MakeFilter(std::vector<int> dims, cudnnDataType_t type = CUDNN_DATA_FLOAT,
+                  cudnnTensorFormat_t format = CUDNN_TENSOR_NCHW) {
   Tensor t;
   t.type = type;
   t.dims = dims;
-  t.strides = ChannelsLast(dims);
+  t.strides = format == CUDNN_TENSOR_NHWC ? ChannelsLast(dims) : Packed(dims);
   OK(cudnnCreateFilterDescriptor(&t.fdesc));
-  OK(cudnnSetFilterNdDescriptor(t.fdesc, type, CUDNN_TENSOR_NHWC, static_cast<int>(dims.size()),
+  OK(cudnnSetFilterNdDescriptor(t.fdesc, type, format, static_cast<int>(dims.size()),
                                 t.dims.data()));
   Allocate(&t);
   return t;
+}
+
+Tensor MakeFilterNhwc(std::vector<int> dims, cudnnDataType_t type = CUDNN_DATA_FLOAT) {
+  return MakeFilter(dims, type, CUDNN_TENSOR_NHWC);
 }
 
 // Memory offset of the logical (row-major) element i.
