@@ -202,12 +202,13 @@ void launch_map(int64_t planes, int spatial, int channels, const Map& map, const
     const dim3 grid(
         static_cast<unsigned>(std::min(planes, kMaxPlaneBlocks)),
         static_cast<unsigned>(std::min<int64_t>((inner + threads - 1) / threads, kMaxGridY)));
-    bn_map_planes<Map, Vec><<<grid, threads>>>(planes, inner, channels, map, xv, uv, yv, y2v);
+    bn_map_planes<Map, Vec><<<grid, threads, 0, ::crema::cuda_stream()>>>(planes, inner, channels,
+                                                                          map, xv, uv, yv, y2v);
     cuda_check_launch("bn_map_planes");
   } else {
     const int64_t n = planes * spatial / kLanes<Vec>;
-    bn_map_flat<Map, Vec>
-        <<<cuda_blocks(n), kCudaThreads>>>(n, spatial, channels, map, xv, uv, yv, y2v);
+    bn_map_flat<Map, Vec><<<cuda_blocks(n), kCudaThreads, 0, ::crema::cuda_stream()>>>(
+        n, spatial, channels, map, xv, uv, yv, y2v);
     cuda_check_launch("bn_map_flat");
   }
 }
@@ -249,10 +250,10 @@ void BatchNormLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   LAYER_REQUIRE(m > 0,
                 "cannot compute batch statistics of an empty bottom " << bottom[0]->shape_string());
   const float correction = m > 1 ? static_cast<float>(m) / static_cast<float>(m - 1) : 1.f;
-  bn_batch_stats<<<channels, kReduceThreads>>>(channels, num, spatial, x, moving_average_fraction_,
-                                               correction, eps_, blobs_[0]->mutable_gpu_data(),
-                                               blobs_[1]->mutable_gpu_data(),
-                                               blobs_[2]->mutable_gpu_data(), mean, inv_std);
+  bn_batch_stats<<<channels, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      channels, num, spatial, x, moving_average_fraction_, correction, eps_,
+      blobs_[0]->mutable_gpu_data(), blobs_[1]->mutable_gpu_data(), blobs_[2]->mutable_gpu_data(),
+      mean, inv_std);
   cuda_check_launch("bn_batch_stats");
   bn_map(planes, spatial, channels, BnNormalize{mean, inv_std}, x, nullptr, y,
          x_norm_.mutable_gpu_data());
@@ -274,7 +275,8 @@ void BatchNormLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& p
   }
   const float* y = x_norm_.gpu_data();
   // Every channel's sums are complete before dx (possibly dy's memory) is written.
-  bn_backward_sums<<<channels, kReduceThreads>>>(channels, num, spatial, dy, y, mean_dy, mean_dyy);
+  bn_backward_sums<<<channels, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      channels, num, spatial, dy, y, mean_dy, mean_dyy);
   cuda_check_launch("bn_backward_sums");
   bn_map(planes, spatial, channels, BnTrainGrad{mean_dy, mean_dyy, inv_std}, dy, y, dx, nullptr);
 }

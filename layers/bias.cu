@@ -113,7 +113,8 @@ void launch_apply(const broadcast::Geometry& g, const float* x, const float* a, 
     const dim3 grid(
         static_cast<unsigned>(std::min(planes, kMaxPlaneBlocks)),
         static_cast<unsigned>(std::min<int64_t>((inner + threads - 1) / threads, kMaxGridY)));
-    broadcast_apply_planes<Vec><<<grid, threads>>>(planes, inner, g.dim, xv, a, b, yv, cv);
+    broadcast_apply_planes<Vec>
+        <<<grid, threads, 0, ::crema::cuda_stream()>>>(planes, inner, g.dim, xv, a, b, yv, cv);
     cuda_check_launch("broadcast_apply_planes");
   } else {
     CUDA_LAUNCH(broadcast_apply_flat<Vec>, planes * g.inner / kLanes<Vec>, g.inner, g.dim, xv, a, b,
@@ -142,8 +143,8 @@ void ApplyGpu(const Geometry& g, const float* x, const float* a, const float* b,
 void ReduceGpu(const Geometry& g, const float* u, const float* v, float* r, bool accumulate,
                float* r_plain) {
   if (g.dim <= 0) return;
-  broadcast_reduce<<<std::min(g.dim, 65535), kReduceThreads>>>(g.outer, g.dim, g.inner, u, v, r,
-                                                               accumulate, r_plain);
+  broadcast_reduce<<<std::min(g.dim, 65535), kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      g.outer, g.dim, g.inner, u, v, r, accumulate, r_plain);
   cuda_check_launch("broadcast_reduce");
 }
 

@@ -77,11 +77,12 @@ void ContrastiveLossLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top
   if (num_ > 0) {
     const int64_t threads = static_cast<int64_t>(num_) * 32;
     pair_distances<<<static_cast<int>((threads + kReduceThreads - 1) / kReduceThreads),
-                     kReduceThreads>>>(num_, dim_, diff_.gpu_data(), dist_sq);
+                     kReduceThreads, 0, ::crema::cuda_stream()>>>(num_, dim_, diff_.gpu_data(),
+                                                                  dist_sq);
     cuda_check_launch("pair_distances");
   }
-  contrastive_forward<<<1, kReduceThreads>>>(num_, dist_sq, bottom[2]->gpu_data(), margin_, legacy_,
-                                             top[0]->mutable_gpu_data());
+  contrastive_forward<<<1, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      num_, dist_sq, bottom[2]->gpu_data(), margin_, legacy_, top[0]->mutable_gpu_data());
   cuda_check_launch("contrastive_forward");
 }
 

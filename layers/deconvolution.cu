@@ -79,8 +79,8 @@ void DeconvolutionLayer::Backward_gpu(const BlobVec& top, const std::vector<bool
   for (size_t i = 0; i < top.size(); ++i) {
     const float* top_diff = top[i]->gpu_diff();
     if (bias_grad) {
-      deconv_bias_grad<<<num_output_, kReduceThreads>>>(num_, num_output_, out_spatial_dim_,
-                                                        top_diff, blobs_[1]->mutable_gpu_diff());
+      deconv_bias_grad<<<num_output_, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+          num_, num_output_, out_spatial_dim_, top_diff, blobs_[1]->mutable_gpu_diff());
       cuda_check_launch("deconv_bias_grad");
     }
     // Conv view: the top is the conv input, the bottom the conv output.

@@ -74,11 +74,12 @@ void HingeLossLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   const int blocks = partial_blocks(count);
   gpu_loss_.Reshape({kMaxPartials});
   float* partial = gpu_loss_.mutable_gpu_data();
-  hinge_forward<<<blocks, kReduceThreads>>>(count, bottom[0]->gpu_data(), bottom[1]->gpu_data(),
-                                            dim_, norm_ == 2, margin_.mutable_gpu_data(), partial);
+  hinge_forward<<<blocks, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      count, bottom[0]->gpu_data(), bottom[1]->gpu_data(), dim_, norm_ == 2,
+      margin_.mutable_gpu_data(), partial);
   cuda_check_launch("hinge_forward");
-  finish_loss<<<1, kReduceThreads>>>(blocks, partial, static_cast<double>(num_),
-                                     top[0]->mutable_gpu_data());
+  finish_loss<<<1, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      blocks, partial, static_cast<double>(num_), top[0]->mutable_gpu_data());
   cuda_check_launch("finish_loss");
 }
 

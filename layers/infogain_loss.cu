@@ -50,7 +50,6 @@ __global__ void infogain_forward(int64_t n, const float* __restrict__ prob,
   }
 }
 
-
 // sums[r] = sum_c H[r, c] (in the CPU's order).
 __global__ void infogain_row_sums(int64_t n, const float* __restrict__ H, int channels,
                                   float* __restrict__ sums) {
@@ -97,13 +96,14 @@ void InfogainLossLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   float* partial_loss = gpu_loss_.mutable_gpu_data();
   float* partial_valid = partial_loss + kMaxPartials;
   float* norm = partial_loss + 2 * kMaxPartials;
-  infogain_forward<<<blocks, kReduceThreads>>>(positions, prob_.gpu_data(), bottom[1]->gpu_data(),
-                                               H, channels_, inner_, has_ignore_label_,
-                                               ignore_label_, partial_loss, partial_valid);
+  infogain_forward<<<blocks, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      positions, prob_.gpu_data(), bottom[1]->gpu_data(), H, channels_, inner_, has_ignore_label_,
+      ignore_label_, partial_loss, partial_valid);
   cuda_check_launch("infogain_forward");
   // normalization_ 1 is VALID; the other normalisers do not depend on the labels.
-  finish_loss<<<1, kReduceThreads>>>(blocks, partial_loss, partial_valid, normalization_ == 1,
-                                     Normalizer(0), top[0]->mutable_gpu_data(), norm);
+  finish_loss<<<1, kReduceThreads, 0, ::crema::cuda_stream()>>>(blocks, partial_loss, partial_valid,
+                                                                normalization_ == 1, Normalizer(0),
+                                                                top[0]->mutable_gpu_data(), norm);
   cuda_check_launch("finish_loss");
 }
 

@@ -47,8 +47,8 @@ void MultinomialLogisticLossLayer::Forward_gpu(const BlobVec& bottom, const Blob
     LAYER_REQUIRE(l >= 0 && l < dim_, "label " << label[n] << " of example " << n
                                                << " is out of range [0, " << dim_ << ")");
   }
-  mll_forward<<<1, kReduceThreads>>>(num_, dim_, bottom[0]->gpu_data(), bottom[1]->gpu_data(),
-                                     top[0]->mutable_gpu_data());
+  mll_forward<<<1, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      num_, dim_, bottom[0]->gpu_data(), bottom[1]->gpu_data(), top[0]->mutable_gpu_data());
   cuda_check_launch("mll_forward");
 }
 

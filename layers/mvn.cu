@@ -98,7 +98,8 @@ void MVNLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   float* inv_std = mean + gpu_stats_.count(1);
   if (rows <= 0 || dim <= 0) return;
   const float* x = bottom[0]->gpu_data();
-  mvn_row_stats<<<rows, kReduceThreads>>>(dim, x, normalize_variance_, eps_, mean, inv_std);
+  mvn_row_stats<<<rows, kReduceThreads, 0, ::crema::cuda_stream()>>>(dim, x, normalize_variance_,
+                                                                     eps_, mean, inv_std);
   cuda_check_launch("mvn_row_stats");
   CUDA_LAUNCH(mvn_forward, bottom[0]->count(), x, mean, inv_std, dim, normalize_variance_,
               top[0]->mutable_gpu_data());
@@ -118,8 +119,8 @@ void MVNLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propaga
   const float* x = bottom[0]->gpu_data();     // y itself when in place
   float* dx = bottom[0]->mutable_gpu_diff();  // dy itself when in place
   // Every row's sums are complete before dx (possibly dy's memory) is written.
-  mvn_backward_sums<<<rows, kReduceThreads>>>(dim, dy, x, mean, inv_std, normalize_variance_,
-                                              in_place, mean_dy, mean_dyy);
+  mvn_backward_sums<<<rows, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      dim, dy, x, mean, inv_std, normalize_variance_, in_place, mean_dy, mean_dyy);
   cuda_check_launch("mvn_backward_sums");
   CUDA_LAUNCH(mvn_backward, bottom[0]->count(), dy, x, mean, inv_std, mean_dy, mean_dyy, dim,
               normalize_variance_, in_place, dx);

@@ -80,12 +80,14 @@ void PReLULayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propa
     if (channel_shared_) {
       gpu_channel_sums_.Reshape({channels_});
       float* sums = gpu_channel_sums_.mutable_gpu_data();
-      prelu_slope_sums<<<blocks, kReduceThreads>>>(outer_, channels_, inner_, x, dy, false, sums);
+      prelu_slope_sums<<<blocks, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+          outer_, channels_, inner_, x, dy, false, sums);
       cuda_check_launch("prelu_slope_sums");
-      add_total<<<1, kReduceThreads>>>(channels_, sums, da);
+      add_total<<<1, kReduceThreads, 0, ::crema::cuda_stream()>>>(channels_, sums, da);
       cuda_check_launch("prelu add_total");
     } else {
-      prelu_slope_sums<<<blocks, kReduceThreads>>>(outer_, channels_, inner_, x, dy, true, da);
+      prelu_slope_sums<<<blocks, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+          outer_, channels_, inner_, x, dy, true, da);
       cuda_check_launch("prelu_slope_sums");
     }
   }

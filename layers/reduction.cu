@@ -81,12 +81,12 @@ void ReductionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   const float* x = bottom[0]->gpu_data();
   float* y = top[0]->mutable_gpu_data();
   if (dim_ >= kBlockRowMin) {
-    reduction_forward_block<<<std::min(num_, 65535), kReduceThreads>>>(num_, dim_, op_, coeff_, x,
-                                                                       y);
+    reduction_forward_block<<<std::min(num_, 65535), kReduceThreads, 0, ::crema::cuda_stream()>>>(
+        num_, dim_, op_, coeff_, x, y);
     cuda_check_launch("reduction_forward_block");
   } else {
-    reduction_forward_warp<<<cuda_blocks(int64_t{num_} * 32), kCudaThreads>>>(num_, dim_, op_,
-                                                                              coeff_, x, y);
+    reduction_forward_warp<<<cuda_blocks(int64_t{num_} * 32), kCudaThreads, 0,
+                             ::crema::cuda_stream()>>>(num_, dim_, op_, coeff_, x, y);
     cuda_check_launch("reduction_forward_warp");
   }
 }

@@ -45,7 +45,6 @@ __global__ void sce_forward(int64_t n, const float* __restrict__ x, const float*
   }
 }
 
-
 // dx = w / Z * (sigmoid(x) - t), 0 where ignored (w = the loss weight in the top's diff,
 // Z = norm[0]).
 __global__ void sce_backward(int64_t n, const float* __restrict__ x, const float* __restrict__ t,
@@ -71,13 +70,14 @@ void SigmoidCrossEntropyLossLayer::Forward_gpu(const BlobVec& bottom, const Blob
   float* partial_loss = gpu_loss_.mutable_gpu_data();
   float* partial_valid = partial_loss + kMaxPartials;
   float* norm = partial_loss + 2 * kMaxPartials;
-  sce_forward<<<blocks, kReduceThreads>>>(count, bottom[0]->gpu_data(), bottom[1]->gpu_data(),
-                                          has_ignore_label_, ignore_label_, partial_loss,
-                                          partial_valid);
+  sce_forward<<<blocks, kReduceThreads, 0, ::crema::cuda_stream()>>>(
+      count, bottom[0]->gpu_data(), bottom[1]->gpu_data(), has_ignore_label_, ignore_label_,
+      partial_loss, partial_valid);
   cuda_check_launch("sce_forward");
   // normalization_ 1 is VALID; the other normalisers do not depend on the targets.
-  finish_loss<<<1, kReduceThreads>>>(blocks, partial_loss, partial_valid, normalization_ == 1,
-                                     Normalizer(0), top[0]->mutable_gpu_data(), norm);
+  finish_loss<<<1, kReduceThreads, 0, ::crema::cuda_stream()>>>(blocks, partial_loss, partial_valid,
+                                                                normalization_ == 1, Normalizer(0),
+                                                                top[0]->mutable_gpu_data(), norm);
   cuda_check_launch("finish_loss");
 }
 

@@ -141,16 +141,16 @@ void SoftmaxWithLossLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top
   CUDA_LAUNCH(softmax_loss_forward, positions, prob_.gpu_data(), label, channels_, inner_,
               has_ignore_label_, ignore_label_, loss, valid, bad);
   float* summary = gpu_summary_.mutable_gpu_data();
-  softmax_loss_finish<<<1, kFinishThreads>>>(positions, loss, valid, bad, label,
-                                             normalization_ == Normalization::VALID, Normalizer(0),
-                                             top[0]->mutable_gpu_data(), summary);
+  softmax_loss_finish<<<1, kFinishThreads, 0, ::crema::cuda_stream()>>>(
+      positions, loss, valid, bad, label, normalization_ == Normalization::VALID, Normalizer(0),
+      top[0]->mutable_gpu_data(), summary);
   cuda_check_launch("softmax_loss_finish");
   if (Context::loss_readback()) {  // the caller waits for the loss anyway: check now
     ThrowIfBadLabel(gpu_summary_.cpu_data(), /*earlier_batch=*/false);
     return;
   }
   CudaCopyDeviceToHostAsync(check.host, summary, 4 * sizeof(float), nullptr);
-  cudaEventRecord(check.arrived, cudaStreamLegacy);
+  cudaEventRecord(check.arrived, cuda_stream());
   check.pending = true;
 }
 

@@ -54,7 +54,8 @@ void gpu_channel_epilogue(int64_t num, int channels, int64_t spatial,
   const int64_t per_plane = (work + threads - 1) / threads;
   const dim3 grid(static_cast<unsigned>(per_plane < 64 ? per_plane : 64),
                   static_cast<unsigned>(planes < 65535 ? planes : 65535));
-  channel_epilogue_kernel<<<grid, threads>>>(planes, channels, spatial, vec4, epilogue, y);
+  channel_epilogue_kernel<<<grid, threads, 0, ::crema::cuda_stream()>>>(planes, channels, spatial,
+                                                                        vec4, epilogue, y);
   cuda_check_launch("channel_epilogue_kernel");
 }
 

@@ -1,7 +1,10 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <atomic>
+
 #include "crema/common.hpp"
+#include "src/cuda_stream.hpp"
 #include "src/cuda_util.hpp"
 
 namespace crema {
@@ -17,11 +20,12 @@ void check_cublas(cublasStatus_t status, const char* what) {
     CREMA_THROW("cuBLAS error " << static_cast<int>(status) << " in " << what);
 }
 
-// One cuBLAS handle per host thread, created on first use.
+// One cuBLAS handle per host thread, created on first use, queueing on crema's stream.
 cublasHandle_t cublas_handle() {
   thread_local cublasHandle_t handle = [] {
     cublasHandle_t h = nullptr;
     check_cublas(cublasCreate(&h), "cublasCreate");
+    check_cublas(cublasSetStream(h, cuda_stream()), "cublasSetStream");
     return h;
   }();
   return handle;
@@ -36,9 +40,9 @@ float CudaTimeMs(const std::function<void()>& work, int repeats) {
   work();  // warm-up: first-use allocations and library set-up stay out of the timing
   float best = 0.f;
   for (int r = 0; r < repeats; ++r) {
-    check_cuda(cudaEventRecord(start, 0), "cudaEventRecord");
+    check_cuda(cudaEventRecord(start, cuda_stream()), "cudaEventRecord");
     work();
-    check_cuda(cudaEventRecord(end, 0), "cudaEventRecord");
+    check_cuda(cudaEventRecord(end, cuda_stream()), "cudaEventRecord");
     check_cuda(cudaEventSynchronize(end), "cudaEventSynchronize");
     float ms = 0.f;
     check_cuda(cudaEventElapsedTime(&ms, start, end), "cudaEventElapsedTime");
@@ -47,6 +51,18 @@ float CudaTimeMs(const std::function<void()>& work, int repeats) {
   cudaEventDestroy(start);
   cudaEventDestroy(end);
   return best;
+}
+
+namespace {
+std::atomic<uint64_t> g_shared_scratch_generation{0};
+}  // namespace
+
+uint64_t CudaSharedScratchGeneration() {
+  return g_shared_scratch_generation.load();
+}
+
+void CudaSharedScratchReallocated() {
+  ++g_shared_scratch_generation;
 }
 
 void* CudaCublasHandle() {
@@ -93,31 +109,39 @@ void CudaDeviceFree(void* ptr, int device) {
   if (device >= 0 && device != current) cudaSetDevice(current);
 }
 
+// Copies and fills go to crema's stream (cuda_stream()), after the work queued there. A copy
+// to or from the host returns when it is done, as cudaMemcpy does (the host may reuse or read
+// the buffer then); one between device arrays, and a fill, only queue.
 void CudaMemsetZero(void* ptr, size_t bytes) {
-  check_cuda(cudaMemset(ptr, 0, bytes), "cudaMemset");
+  check_cuda(cudaMemsetAsync(ptr, 0, bytes, cuda_stream()), "cudaMemsetAsync");
 }
 
 void CudaCopyHostToDevice(void* dst, const void* src, size_t bytes) {
-  check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice), "cudaMemcpy H2D");
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cuda_stream()),
+             "cudaMemcpyAsync H2D");
+  check_cuda(cudaStreamSynchronize(cuda_stream()), "cudaStreamSynchronize (H2D copy)");
 }
 
 void CudaCopyDeviceToHost(void* dst, const void* src, size_t bytes) {
-  check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy D2H");
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cuda_stream()),
+             "cudaMemcpyAsync D2H");
+  check_cuda(cudaStreamSynchronize(cuda_stream()), "cudaStreamSynchronize (D2H copy)");
 }
 
 void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes) {
-  check_cuda(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice), "cudaMemcpy D2D");
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, cuda_stream()),
+             "cudaMemcpyAsync D2D");
 }
 
 void CudaCopyHostToDeviceAsync(void* dst, const void* src, size_t bytes, void* stream) {
-  check_cuda(
-      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream)),
-      "cudaMemcpyAsync H2D");
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice,
+                             stream ? static_cast<cudaStream_t>(stream) : cuda_stream()),
+             "cudaMemcpyAsync H2D");
 }
 
 void CudaCopyDeviceToHostAsync(void* dst, const void* src, size_t bytes, void* stream) {
   check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost,
-                             stream ? static_cast<cudaStream_t>(stream) : cudaStreamLegacy),
+                             stream ? static_cast<cudaStream_t>(stream) : cuda_stream()),
              "cudaMemcpyAsync (device to host)");
 }
 

@@ -4,6 +4,7 @@
 #ifdef CREMA_WITH_CUDA
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 
 namespace crema {
@@ -19,13 +20,19 @@ void CudaMemsetZero(void* ptr, size_t bytes);
 void CudaCopyHostToDevice(void* dst, const void* src, size_t bytes);
 void CudaCopyDeviceToHost(void* dst, const void* src, size_t bytes);
 void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes);
+// stream: a cudaStream_t, or null for crema's stream (src/cuda_stream.hpp).
 void CudaCopyHostToDeviceAsync(void* dst, const void* src, size_t bytes, void* stream);
-// stream: a cudaStream_t, or null for the legacy default stream.
 void CudaCopyDeviceToHostAsync(void* dst, const void* src, size_t bytes, void* stream);
 
-// The shortest of `repeats` timings (ms, CUDA events on the legacy default stream) of the GPU
+// The shortest of `repeats` timings (ms, CUDA events on crema's stream) of the GPU
 // work `work` queues there, after one untimed run. Synchronises the device.
 float CudaTimeMs(const std::function<void()>& work, int repeats);
+
+// Counts the reallocations of device scratch that is shared between layers (the cuDNN
+// workspace): work captured into a CUDA graph before the count changed may point at freed
+// memory (src/net_graph.cpp).
+uint64_t CudaSharedScratchGeneration();
+void CudaSharedScratchReallocated();
 
 // The calling thread's cuBLAS handle (a cublasHandle_t), created on first use; shared with
 // the GPU math in src/math_functions.cu.

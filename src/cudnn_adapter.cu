@@ -13,6 +13,8 @@
 #include <sstream>
 
 #include "crema/common.hpp"
+#include "src/cuda_stream.hpp"
+#include "src/cuda_util.hpp"
 
 #ifdef CREMA_WITH_CUDNN
 #include <cudnn.h>
@@ -70,11 +72,13 @@ size_t workspace_limit() {
   return static_cast<size_t>(mb) << 20;
 }
 
-// One cuDNN handle per host thread (on the default stream, like cuBLAS and the kernels).
+// One cuDNN handle per host thread, on crema's stream (src/cuda_stream.hpp) like cuBLAS and
+// the kernels.
 cudnnHandle_t handle() {
   thread_local cudnnHandle_t h = [] {
     cudnnHandle_t created = nullptr;
     check(cudnnCreate(&created), "cudnnCreate");
+    check(cudnnSetStream(created, cuda_stream()), "cudnnSetStream");
     return created;
   }();
   return h;
@@ -93,6 +97,7 @@ struct Workspace {
       if (ptr) cudaFree(ptr);
       ptr = nullptr;
       bytes = 0;
+      CudaSharedScratchReallocated();
       const cudaError_t status = cudaMalloc(&ptr, need);
       if (status != cudaSuccess)
         CREMA_THROW("cuDNN workspace: cudaMalloc of "

@@ -102,13 +102,16 @@ void ForwardSumReluGpu(const FusedChain& chain, const std::vector<Blob*>& bottom
   const float slope = chain.negative_slope;
   switch (s.n) {
     case 2:
-      sum_relu_kernel<2><<<blocks, kCudaThreads>>>(count, vec4, s, slope, y);
+      sum_relu_kernel<2>
+          <<<blocks, kCudaThreads, 0, ::crema::cuda_stream()>>>(count, vec4, s, slope, y);
       break;
     case 3:
-      sum_relu_kernel<3><<<blocks, kCudaThreads>>>(count, vec4, s, slope, y);
+      sum_relu_kernel<3>
+          <<<blocks, kCudaThreads, 0, ::crema::cuda_stream()>>>(count, vec4, s, slope, y);
       break;
     default:
-      sum_relu_kernel<4><<<blocks, kCudaThreads>>>(count, vec4, s, slope, y);
+      sum_relu_kernel<4>
+          <<<blocks, kCudaThreads, 0, ::crema::cuda_stream()>>>(count, vec4, s, slope, y);
       break;
   }
   cuda_check_launch("sum_relu_kernel");
@@ -191,9 +194,9 @@ void ForwardFusedChainGpu(const FusedChain& chain, const std::vector<Blob*>& bot
   const float* beta = chain.scale && chain.scale->blobs().size() > 1
                           ? chain.scale->blobs()[1]->gpu_data()
                           : nullptr;
-  affine_chain_kernel<<<grid, threads>>>(planes, channels, inner, vec4, bn[0]->gpu_data(),
-                                         bn[1]->gpu_data(), bn[2]->gpu_data(), chain.eps, gamma,
-                                         beta, chain.relu, chain.negative_slope, x);
+  affine_chain_kernel<<<grid, threads, 0, ::crema::cuda_stream()>>>(
+      planes, channels, inner, vec4, bn[0]->gpu_data(), bn[1]->gpu_data(), bn[2]->gpu_data(),
+      chain.eps, gamma, beta, chain.relu, chain.negative_slope, x);
   cuda_check_launch("affine_chain_kernel");
 }
 

@@ -8,6 +8,7 @@
 
 #include "crema/common.hpp"
 #include "crema/gpu_math.hpp"
+#include "src/cuda_stream.hpp"
 #include "src/cuda_util.hpp"
 
 namespace crema {
@@ -100,13 +101,13 @@ __global__ void unary_kernel(int64_t n, const float* a, float* y, Op f) {
 template <typename Op>
 void binary(int n, const float* a, const float* b, float* y, Op f, const char* what) {
   if (n <= 0) return;
-  binary_kernel<<<cuda_blocks(n), kCudaThreads>>>(n, a, b, y, f);
+  binary_kernel<<<cuda_blocks(n), kCudaThreads, 0, ::crema::cuda_stream()>>>(n, a, b, y, f);
   cuda_check_launch(what);
 }
 template <typename Op>
 void unary(int n, const float* a, float* y, Op f, const char* what) {
   if (n <= 0) return;
-  unary_kernel<<<cuda_blocks(n), kCudaThreads>>>(n, a, y, f);
+  unary_kernel<<<cuda_blocks(n), kCudaThreads, 0, ::crema::cuda_stream()>>>(n, a, y, f);
   cuda_check_launch(what);
 }
 
@@ -166,47 +167,51 @@ void gpu_gemv(Trans trans_a, int M, int N, float alpha, const float* A, const fl
 
 void gpu_axpby(int n, float alpha, const float* x, float beta, float* y) {
   if (n <= 0) return;
-  axpby_kernel<<<cuda_blocks(n), kCudaThreads>>>(n, alpha, x, beta, y);
+  axpby_kernel<<<cuda_blocks(n), kCudaThreads, 0, ::crema::cuda_stream()>>>(n, alpha, x, beta, y);
   cuda_check_launch("gpu_axpby");
 }
 
 void gpu_set(size_t n, float value, float* y) {
   if (n == 0) return;
   if (value == 0.f) {
-    check_cuda(cudaMemsetAsync(y, 0, n * sizeof(float)), "cudaMemsetAsync");
+    check_cuda(cudaMemsetAsync(y, 0, n * sizeof(float), cuda_stream()), "cudaMemsetAsync");
     return;
   }
-  set_kernel<<<cuda_blocks(static_cast<int64_t>(n)), kCudaThreads>>>(n, value, y);
+  set_kernel<<<cuda_blocks(static_cast<int64_t>(n)), kCudaThreads, 0, ::crema::cuda_stream()>>>(
+      n, value, y);
   cuda_check_launch("gpu_set");
 }
 
 void gpu_set_int(size_t n, int value, int* y) {
   if (n == 0) return;
-  set_int_kernel<<<cuda_blocks(static_cast<int64_t>(n)), kCudaThreads>>>(n, value, y);
+  set_int_kernel<<<cuda_blocks(static_cast<int64_t>(n)), kCudaThreads, 0, ::crema::cuda_stream()>>>(
+      n, value, y);
   cuda_check_launch("gpu_set_int");
 }
 
 void gpu_copy(size_t n, const float* x, float* y) {
   if (n == 0 || x == y) return;
-  check_cuda(cudaMemcpyAsync(y, x, n * sizeof(float), cudaMemcpyDeviceToDevice), "gpu_copy");
+  check_cuda(cudaMemcpyAsync(y, x, n * sizeof(float), cudaMemcpyDeviceToDevice, cuda_stream()),
+             "gpu_copy");
 }
 
 void gpu_copy_2d(size_t rows, size_t width, const float* x, size_t x_ld, float* y, size_t y_ld) {
   if (rows == 0 || width == 0) return;
-  check_cuda(cudaMemcpy2DAsync(y, y_ld * sizeof(float), x, x_ld * sizeof(float),
-                               width * sizeof(float), rows, cudaMemcpyDeviceToDevice),
-             "gpu_copy_2d");
+  check_cuda(
+      cudaMemcpy2DAsync(y, y_ld * sizeof(float), x, x_ld * sizeof(float), width * sizeof(float),
+                        rows, cudaMemcpyDeviceToDevice, cuda_stream()),
+      "gpu_copy_2d");
 }
 
 void gpu_scale(int n, float alpha, const float* x, float* y) {
   if (n <= 0) return;
-  scale_kernel<<<cuda_blocks(n), kCudaThreads>>>(n, alpha, x, y);
+  scale_kernel<<<cuda_blocks(n), kCudaThreads, 0, ::crema::cuda_stream()>>>(n, alpha, x, y);
   cuda_check_launch("gpu_scale");
 }
 
 void gpu_add_scalar(int n, float alpha, float* y) {
   if (n <= 0) return;
-  add_scalar_kernel<<<cuda_blocks(n), kCudaThreads>>>(n, alpha, y);
+  add_scalar_kernel<<<cuda_blocks(n), kCudaThreads, 0, ::crema::cuda_stream()>>>(n, alpha, y);
   cuda_check_launch("gpu_add_scalar");
 }
 
@@ -258,7 +263,7 @@ void gpu_rng_uniform(int n, float a, float b, float* r) {
   CREMA_REQUIRE(a < b, "gpu_rng_uniform: empty range [" << a << ", " << b << ")");
   const uint64_t seed = gpu_rng_seed();
   if (n <= 0) return;
-  uniform_kernel<<<cuda_blocks(n), kCudaThreads>>>(n, seed, a, b, r);
+  uniform_kernel<<<cuda_blocks(n), kCudaThreads, 0, ::crema::cuda_stream()>>>(n, seed, a, b, r);
   cuda_check_launch("gpu_rng_uniform");
 }
 
@@ -266,7 +271,8 @@ void gpu_rng_gaussian(int n, float mu, float sigma, float* r) {
   CREMA_REQUIRE(sigma > 0, "gpu_rng_gaussian: sigma must be positive, got " << sigma);
   const uint64_t seed = gpu_rng_seed();
   if (n <= 0) return;
-  gaussian_kernel<<<cuda_blocks(n), kCudaThreads>>>(n, seed, mu, sigma, r);
+  gaussian_kernel<<<cuda_blocks(n), kCudaThreads, 0, ::crema::cuda_stream()>>>(n, seed, mu, sigma,
+                                                                               r);
   cuda_check_launch("gpu_rng_gaussian");
 }
 
@@ -274,7 +280,7 @@ void gpu_rng_bernoulli(int n, float p, unsigned int* r) {
   CREMA_REQUIRE(p >= 0 && p <= 1, "gpu_rng_bernoulli: p must be in [0, 1], got " << p);
   const uint64_t seed = gpu_rng_seed();
   if (n <= 0) return;
-  bernoulli_kernel<<<cuda_blocks(n), kCudaThreads>>>(n, seed, p, r);
+  bernoulli_kernel<<<cuda_blocks(n), kCudaThreads, 0, ::crema::cuda_stream()>>>(n, seed, p, r);
   cuda_check_launch("gpu_rng_bernoulli");
 }
 

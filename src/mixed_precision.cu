@@ -266,8 +266,9 @@ void round_nhwc(int64_t num, int channels, int64_t spatial, const float* x, floa
                 y, overflow);
     return;
   }
-  round_nhwc_tiled_kernel<T><<<tile_grid(num, channels, spatial), dim3(32, kTileRows)>>>(
-      num, channels, spatial, x, scale, y, use_pairs(channels, y), overflow);
+  round_nhwc_tiled_kernel<T>
+      <<<tile_grid(num, channels, spatial), dim3(32, kTileRows), 0, ::crema::cuda_stream()>>>(
+          num, channels, spatial, x, scale, y, use_pairs(channels, y), overflow);
   cuda_check_launch("round_nhwc_tiled_kernel");
 }
 
@@ -279,8 +280,10 @@ void widen_nchw(int64_t num, int channels, int64_t spatial, const T* x, float sc
                 accumulate, epilogue, y, overflow);
     return;
   }
-  widen_nchw_tiled_kernel<T><<<tile_grid(num, channels, spatial), dim3(32, kTileRows)>>>(
-      num, channels, spatial, x, scale, accumulate, epilogue, y, use_pairs(channels, x), overflow);
+  widen_nchw_tiled_kernel<T>
+      <<<tile_grid(num, channels, spatial), dim3(32, kTileRows), 0, ::crema::cuda_stream()>>>(
+          num, channels, spatial, x, scale, accumulate, epilogue, y, use_pairs(channels, x),
+          overflow);
   cuda_check_launch("widen_nchw_tiled_kernel");
 }
 

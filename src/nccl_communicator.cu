@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include "crema/parallel.hpp"
+#include "src/cuda_stream.hpp"
 #include "src/cuda_util.hpp"
 
 #ifdef CREMA_WITH_NCCL
@@ -65,14 +66,13 @@ class NcclCommunicator : public Communicator {
   }
   void Wait() override {
     check_cuda_call(cudaEventRecord(exchange_done_, stream_), "cudaEventRecord");
-    check_cuda_call(cudaStreamWaitEvent(cudaStreamLegacy, exchange_done_, 0),
-                    "cudaStreamWaitEvent");
+    check_cuda_call(cudaStreamWaitEvent(cuda_stream(), exchange_done_, 0), "cudaStreamWaitEvent");
   }
 
  private:
   // The communication stream waits for everything queued on the compute stream so far.
   void AfterCompute() {
-    check_cuda_call(cudaEventRecord(compute_done_, cudaStreamLegacy), "cudaEventRecord");
+    check_cuda_call(cudaEventRecord(compute_done_, cuda_stream()), "cudaEventRecord");
     check_cuda_call(cudaStreamWaitEvent(stream_, compute_done_, 0), "cudaStreamWaitEvent");
   }
 

@@ -7,6 +7,7 @@
 #ifdef CREMA_WITH_CUDA
 #include <cuda_runtime.h>
 
+#include "src/cuda_stream.hpp"
 #include "src/cuda_util.hpp"
 #endif
 
@@ -89,7 +90,7 @@ void BatchPrefetcher::Init(int depth, const std::vector<int>& data_shape,
       }
       cudaEvent_t released = nullptr;
       check(cudaEventCreateWithFlags(&released, cudaEventDisableTiming), "cudaEventCreate");
-      check(cudaEventRecord(released, cudaStreamLegacy), "cudaEventRecord");
+      check(cudaEventRecord(released, cuda_stream()), "cudaEventRecord");
       batch->released = released;
     }
 #endif
@@ -185,7 +186,7 @@ PrefetchBatch* BatchPrefetcher::Next() {
 #ifdef CREMA_WITH_CUDA
       // Work queued so far may still read the batch on the device.
       if (gpu_)
-        check(cudaEventRecord(static_cast<cudaEvent_t>(current_->released), cudaStreamLegacy),
+        check(cudaEventRecord(static_cast<cudaEvent_t>(current_->released), cuda_stream()),
               "cudaEventRecord");
 #endif
       free_.push_back(current_);
@@ -217,7 +218,7 @@ void BatchPrefetcher::Seek(int64_t index) {
     std::lock_guard<std::mutex> lock(mutex_);
 #ifdef CREMA_WITH_CUDA
     if (current_ && gpu_)
-      check(cudaEventRecord(static_cast<cudaEvent_t>(current_->released), cudaStreamLegacy),
+      check(cudaEventRecord(static_cast<cudaEvent_t>(current_->released), cuda_stream()),
             "cudaEventRecord");
 #endif
     if (current_) free_.push_back(current_);

@@ -21,6 +21,8 @@
 #include "tools/command.hpp"
 #ifdef CREMA_WITH_CUDA
 #include <cuda_runtime.h>
+
+#include "src/cuda_stream.hpp"
 #endif
 
 DEFINE_string(solver, "", "train: the solver prototxt");
@@ -312,7 +314,7 @@ class LayerClock {
   void Mark(int k) {
 #ifdef CREMA_WITH_CUDA
     if (gpu_) {
-      cudaEventRecord(events_[k], cudaStreamLegacy);
+      cudaEventRecord(events_[k], cuda_stream());
       return;
     }
 #endif
