@@ -75,9 +75,10 @@ struct LaunchConfig {
 
 // Queues the grid on its stream (records a launch error instead when the configuration is
 // invalid); when it runs, thread_body runs once per CUDA thread. `kernel_id` identifies the
-// kernel across launches.
+// kernel across launches. A grid recorded by a stream capture runs `replay_check` (the
+// argument checks again) before every replay.
 void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config,
-             std::function<void()> thread_body);
+             std::function<void()> thread_body, std::function<void()> replay_check);
 
 // Aborts naming the kernel and argument when a pointer argument is not device memory.
 void CheckKernelPointer(const char* name, int index, const void* p);
@@ -104,21 +105,27 @@ class BoundKernel {
   BoundKernel(const char* name, LaunchConfig config, Body body)
       : name_(name), config_(config), body_(body) {}
 
-  // The arguments are copied at the launch (the grid may run later, in stream order); each
-  // CUDA thread then gets its own copies of them.
+  // The arguments are copied at the launch (the grid may run later, in stream order, or
+  // again and again from a graph); each CUDA thread then gets its own copies of them.
   template <typename... Args>
   void operator()(Args&&... args) const {
     using Values = std::tuple<std::decay_t<Args>...>;
     auto values = std::make_shared<Values>(std::forward<Args>(args)...);
-    CheckArguments(*values, std::index_sequence_for<Args...>{});
+    const char* name = name_;
+    auto check = [name, values] {
+      CheckArguments(name, *values, std::index_sequence_for<Args...>{});
+    };
+    check();
     Body body = body_;
-    RunGrid(name_, LaunchSiteId<Body>(), config_, [body, values] { std::apply(body, *values); });
+    auto thread_body = [body, values] { std::apply(body, *values); };
+    RunGrid(name_, LaunchSiteId<Body>(), config_, thread_body, check);
   }
 
  private:
   template <typename Tuple, size_t... I>
-  void CheckArguments(const Tuple& values, std::index_sequence<I...>) const {
-    (CheckKernelArgument(name_, static_cast<int>(I), std::get<I>(values)), ...);
+  static void CheckArguments(const char* name, const Tuple& values, std::index_sequence<I...>) {
+    (void)name;  // unused when the kernel takes no arguments
+    (CheckKernelArgument(name, static_cast<int>(I), std::get<I>(values)), ...);
   }
 
   const char* name_;

@@ -42,10 +42,39 @@ class DeviceScope {
 // CREMA_EMU_SYNC=1 runs everything at once instead.
 //
 // Queues `op` on `stream` (nullptr, cudaStreamLegacy and cudaStreamPerThread mean the
-// current device's legacy default stream).
+// current device's legacy default stream). No stream-capture check: callers ask
+// RefuseIfCapturing first.
 void StreamSubmit(cudaStream_t stream, std::function<void()> op);
 // Runs everything queued on `stream` so far.
 void StreamFlush(cudaStream_t stream);
+
+// Stream capture (cudaStreamBeginCapture .. cudaStreamEndCapture). A capture belongs to one
+// stream handle: a created stream, or the per-thread stream of the thread that began it
+// (cudaStreamPerThread shares the legacy stream's queue here, but each thread's capture is
+// its own). Work issued on a capturing stream is recorded into the capture's graph, in issue
+// order, instead of being queued; cudaGraphLaunch runs the records again, in that order.
+// While a thread captures a stream that synchronises with the legacy stream, that thread's
+// work on the legacy stream is refused (CUDA's implicit-synchronisation error) and
+// invalidates the capture; work on an invalidated capture is refused until it ends.
+enum class CaptureOutcome {
+  kNotCapturing,  // no capture concerns the call: run it as usual
+  kRecorded,      // `op` went into the graph; nothing ran
+  kRefused,       // an error was reported; nothing ran or was recorded
+};
+// For a library call on `stream` (its handle's stream) that has checked its arguments and
+// built `op`, which must own copies of every host value it reads (scalars, descriptor
+// contents) and may run any number of times. `what` names the call in messages.
+CaptureOutcome RecordIfCapturing(cudaStream_t stream, const std::function<void()>& op,
+                                 const char* what);
+// For work that may not be captured (a result returned to host memory, an NCCL collective):
+// true, after reporting the error and invalidating the capture, when the calling thread's
+// work on `stream` would be captured or refused; false when no capture concerns it.
+bool RefuseIfCapturing(cudaStream_t stream, const char* what);
+// For a call that allocates or synchronises behind the streams' backs (cudaMalloc,
+// cudnnFind*): true, after invalidating them, when the calling thread has a capture begun
+// in cudaStreamCaptureModeGlobal or ThreadLocal (Global is treated as ThreadLocal: other
+// threads' captures are not looked at).
+bool RefuseUnsafeCall(const char* what);
 
 // Queued work runs in one thread at a time. A queued operation that must wait for another
 // thread (an NCCL collective meeting the other ranks) gives up that turn while it waits.

@@ -13,6 +13,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -31,6 +32,16 @@
 #include <vector>
 
 #include "tests/cuda_emu/emu_device.hpp"
+
+// The objects behind cudaGraph_t and cudaGraphNode_t (the CUDA headers only declare them).
+// A node is one recorded operation; a captured graph is a chain, run in node order.
+struct CUgraphNode_st {
+  cudaGraphNodeType type;
+  std::shared_ptr<const std::function<void()>> run;
+};
+struct CUgraph_st {
+  std::vector<std::unique_ptr<CUgraphNode_st>> nodes;
+};
 
 namespace crema_emu {
 namespace {
@@ -547,9 +558,25 @@ std::shared_ptr<Stream> LegacyStream(int device) {
   return s;
 }
 
+// A stream capture sequence (see emu_memory.hpp). Its fields are guarded by the capture
+// registry's mutex.
+struct Capture {
+  unsigned long long id = 0;
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
+  std::thread::id owner;  // the thread that began it
+  int device = 0;
+  bool blocking = true;  // its stream synchronises with the legacy stream
+  bool invalidated = false;
+  bool ended = false;
+  std::unique_ptr<CUgraph_st> graph = std::make_unique<CUgraph_st>();  // being built
+  cudaGraphNode_t last = nullptr;  // the latest node (cudaStreamGetCaptureInfo)
+};
+
 // What a cudaStream_t created by the emulator points to.
 struct StreamHandle {
   std::shared_ptr<Stream> stream;
+  bool blocking = true;              // not created with cudaStreamNonBlocking
+  std::shared_ptr<Capture> capture;  // while capturing (under the capture registry's mutex)
 };
 
 bool IsLegacyHandle(cudaStream_t s) {
@@ -593,6 +620,158 @@ PinnedRegistry& pinned() {
   return *registry;
 }
 
+// ---- Stream capture (see emu_memory.hpp) --------------------------------------------------
+
+struct CaptureRegistry {
+  std::mutex mutex;                            // guards every Capture and capture slot
+  std::vector<std::shared_ptr<Capture>> live;  // begun, not ended
+  unsigned long long next_id = 1;
+};
+CaptureRegistry& captures() {
+  static CaptureRegistry* registry = new CaptureRegistry;  // never destroyed
+  return *registry;
+}
+
+// Marks `c` ended and forgets it (the caller clears the slot that held it).
+void EndLocked(Capture& c) {
+  c.ended = true;
+  std::vector<std::shared_ptr<Capture>>& live = captures().live;
+  live.erase(std::remove_if(live.begin(), live.end(),
+                            [&c](const std::shared_ptr<Capture>& p) { return p.get() == &c; }),
+             live.end());
+}
+
+// The captures of the calling thread's per-thread streams, by device. A thread that exits
+// while capturing ends its captures (they could never be ended otherwise).
+struct PerThreadCaptures {
+  std::map<int, std::shared_ptr<Capture>> by_device;
+  ~PerThreadCaptures() {
+    std::lock_guard<std::mutex> lock(captures().mutex);
+    for (auto& entry : by_device)
+      if (entry.second) EndLocked(*entry.second);
+  }
+};
+thread_local PerThreadCaptures per_thread_captures;
+
+bool IsLegacyStream(cudaStream_t s) {
+  return s == nullptr || s == cudaStreamLegacy;
+}
+
+// Where the capture of `s` (not the legacy stream) is kept, as the calling thread sees it.
+std::shared_ptr<Capture>& CaptureSlotLocked(cudaStream_t s) {
+  if (s == cudaStreamPerThread) return per_thread_captures.by_device[current_device];
+  return reinterpret_cast<StreamHandle*>(s)->capture;
+}
+
+// True when the calling thread's work on the legacy stream would wait for `c`: a capture it
+// began on a blocking stream of the current device. CUDA makes any thread's legacy work wait;
+// the emulator looks at the calling thread only, so other threads run as before.
+bool BlocksLegacyLocked(const Capture& c) {
+  return !c.ended && c.blocking && c.device == current_device &&
+         c.owner == std::this_thread::get_id();
+}
+
+// Where the calling thread's next operation on `s` goes.
+struct Route {
+  enum Kind { kRun, kRecord, kRefuse } kind = kRun;
+  std::shared_ptr<Capture> capture;  // kRecord, or the invalidated capture of kRefuse
+  cudaError_t error = cudaSuccess;   // kRefuse
+};
+
+// The legacy stream refuses work while the thread captures a blocking stream, and that
+// invalidates those captures; an invalidated capture refuses everything.
+Route RouteLocked(cudaStream_t s) {
+  Route route;
+  if (IsLegacyStream(s)) {
+    for (const std::shared_ptr<Capture>& c : captures().live)
+      if (BlocksLegacyLocked(*c)) {
+        c->invalidated = true;
+        route.kind = Route::kRefuse;
+        route.error = cudaErrorStreamCaptureImplicit;
+      }
+    return route;
+  }
+  const std::shared_ptr<Capture>& c = CaptureSlotLocked(s);
+  if (!c) return route;
+  route.capture = c;
+  route.kind = c->invalidated ? Route::kRefuse : Route::kRecord;
+  if (c->invalidated) route.error = cudaErrorStreamCaptureInvalidated;
+  return route;
+}
+
+void AppendLocked(Capture& c, cudaGraphNodeType type, std::function<void()> op) {
+  auto node = std::make_unique<CUgraphNode_st>();
+  node->type = type;
+  node->run = std::make_shared<const std::function<void()>>(std::move(op));
+  c.last = node.get();
+  c.graph->nodes.push_back(std::move(node));
+}
+
+// Reports a call refused because of a stream capture; returns `error`.
+cudaError_t Refused(cudaError_t error, const char* what) {
+  std::fprintf(stderr, "crema CUDA emulator: stream capture: %s: %s\n", what,
+               cudaGetErrorString(error));
+  last_error = error;
+  return error;
+}
+
+// For an operation that may not happen on `s` while it captures: cudaSuccess when no capture
+// concerns the calling thread's work on `s`; otherwise the capture is invalidated and the
+// error (cudaErrorStreamCaptureUnsupported, or the refusal's own) reported and returned.
+cudaError_t Forbid(cudaStream_t s, const char* what) {
+  Route route;
+  {
+    std::lock_guard<std::mutex> lock(captures().mutex);
+    route = RouteLocked(s);
+    if (route.kind == Route::kRun) return cudaSuccess;
+    if (route.kind == Route::kRecord) {
+      route.capture->invalidated = true;
+      route.error = cudaErrorStreamCaptureUnsupported;
+    }
+  }
+  return Refused(route.error, what);
+}
+
+// A potentially unsafe call (CUDA's term) by a thread that captures in Global or ThreadLocal
+// mode invalidates those captures and fails with cudaErrorStreamCaptureUnsupported.
+cudaError_t ForbidUnsafe(const char* what) {
+  bool refused = false;
+  {
+    std::lock_guard<std::mutex> lock(captures().mutex);
+    for (const std::shared_ptr<Capture>& c : captures().live)
+      if (c->owner == std::this_thread::get_id() && c->mode != cudaStreamCaptureModeRelaxed) {
+        c->invalidated = true;
+        refused = true;
+      }
+  }
+  return refused ? Refused(cudaErrorStreamCaptureUnsupported, what) : cudaSuccess;
+}
+
+// Queues `op` on `s`, or records it as a node of `type` when the calling thread's work on `s`
+// is being captured (with `replay_check`, if given, run before it at every replay). A refused
+// operation runs nothing and returns the error.
+cudaError_t Enqueue(cudaStream_t s, cudaGraphNodeType type, const char* what,
+                    std::function<void()> op, std::function<void()> replay_check = nullptr) {
+  Route route;
+  {
+    std::lock_guard<std::mutex> lock(captures().mutex);
+    route = RouteLocked(s);
+    if (route.kind == Route::kRecord) {
+      if (replay_check)
+        AppendLocked(*route.capture, type, [replay_check, op] {
+          replay_check();
+          op();
+        });
+      else
+        AppendLocked(*route.capture, type, std::move(op));
+      return cudaSuccess;
+    }
+  }
+  if (route.kind == Route::kRefuse) return Refused(route.error, what);
+  Submit(*Resolve(s), std::move(op));
+  return cudaSuccess;
+}
+
 }  // namespace
 
 void StreamSubmit(cudaStream_t stream, std::function<void()> op) {
@@ -601,6 +780,30 @@ void StreamSubmit(cudaStream_t stream, std::function<void()> op) {
 
 void StreamFlush(cudaStream_t stream) {
   FlushAll(*Resolve(stream));
+}
+
+CaptureOutcome RecordIfCapturing(cudaStream_t stream, const std::function<void()>& op,
+                                 const char* what) {
+  Route route;
+  {
+    std::lock_guard<std::mutex> lock(captures().mutex);
+    route = RouteLocked(stream);
+    if (route.kind == Route::kRun) return CaptureOutcome::kNotCapturing;
+    if (route.kind == Route::kRecord) {
+      AppendLocked(*route.capture, cudaGraphNodeTypeKernel, op);
+      return CaptureOutcome::kRecorded;
+    }
+  }
+  Refused(route.error, what);
+  return CaptureOutcome::kRefused;
+}
+
+bool RefuseIfCapturing(cudaStream_t stream, const char* what) {
+  return Forbid(stream, what) != cudaSuccess;
+}
+
+bool RefuseUnsafeCall(const char* what) {
+  return ForbidUnsafe(what) != cudaSuccess;
 }
 
 int GiveUpTurn() {
@@ -711,7 +914,7 @@ void ExecuteGrid(const char* name, const void* kernel_id, const LaunchConfig& co
 }  // namespace
 
 void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config,
-             std::function<void()> thread_body) {
+             std::function<void()> thread_body, std::function<void()> replay_check) {
   if (running != nullptr) Die(std::string("kernel ") + name + " launched from inside a kernel");
   if (!ValidConfig(config)) {
     std::fprintf(stderr,
@@ -722,9 +925,13 @@ void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config
     last_error = cudaErrorInvalidConfiguration;
     return;
   }
-  Submit(*Resolve(config.stream), [name, kernel_id, config, thread_body = std::move(thread_body)] {
-    ExecuteGrid(name, kernel_id, config, thread_body);
-  });
+  const cudaError_t status = Enqueue(
+      config.stream, cudaGraphNodeTypeKernel, name,
+      [name, kernel_id, config, thread_body = std::move(thread_body)] {
+        ExecuteGrid(name, kernel_id, config, thread_body);
+      },
+      std::move(replay_check));
+  if (status != cudaSuccess) last_error = status;
 }
 
 }  // namespace crema_emu
@@ -732,6 +939,15 @@ void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config
 // ---- The CUDA runtime API ----------------------------------------------------------------
 
 using crema_emu::DeviceScope;
+
+// An executable graph: the nodes' operations, shared with the graph (which may be destroyed
+// first), and its latest launch.
+struct CUgraphExec_st {
+  std::shared_ptr<const std::vector<std::shared_ptr<const std::function<void()>>>> ops;
+  std::mutex mutex;
+  std::shared_ptr<crema_emu::Stream> last_stream;  // null: never launched
+  uint64_t last_number = 0;
+};
 
 namespace {
 
@@ -783,6 +999,9 @@ struct EventState {
   uint64_t number = 0;
   uint64_t records = 0;
   std::chrono::steady_clock::time_point time;
+  // The capture that holds the latest record, when that record was captured (the record
+  // above is then the one before it).
+  std::weak_ptr<crema_emu::Capture> captured_in;
 };
 struct EmuEvent {
   std::shared_ptr<EventState> state = std::make_shared<EventState>();
@@ -805,6 +1024,30 @@ void CompleteEvent(cudaEvent_t event) {
   if (stream) crema_emu::FlushUpTo(*stream, number);
 }
 
+// The live capture that holds the event's latest record, or null.
+std::shared_ptr<crema_emu::Capture> LiveCaptureOf(cudaEvent_t event) {
+  std::shared_ptr<crema_emu::Capture> c;
+  {
+    EventState& e = StateOf(event);
+    std::lock_guard<std::mutex> lock(e.mutex);
+    c = e.captured_in.lock();
+  }
+  std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+  return c && !c->ended ? c : nullptr;
+}
+
+// A host wait for an event whose latest record was captured (it will never complete as
+// such): invalidates that capture and fails with cudaErrorCapturedEvent.
+cudaError_t ForbidCapturedEvent(cudaEvent_t event, const char* what) {
+  std::shared_ptr<crema_emu::Capture> c = LiveCaptureOf(event);
+  if (!c) return cudaSuccess;
+  {
+    std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+    c->invalidated = true;
+  }
+  return crema_emu::Refused(cudaErrorCapturedEvent, what);
+}
+
 // Asynchronous copies queue only when host memory on their side is page-locked.
 bool CopyIsAsynchronous(void* dst, const void* src, size_t bytes) {
   auto host_side_pinned = [bytes](const void* p) {
@@ -813,17 +1056,46 @@ bool CopyIsAsynchronous(void* dst, const void* src, size_t bytes) {
   return host_side_pinned(dst) && host_side_pinned(src);
 }
 
+// A copy that completes before the call returns (cudaMemcpy, and cudaMemcpyAsync of pageable
+// memory).
+cudaError_t CopyNow(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                    const char* what) {
+  const cudaError_t status = CheckCopy(dst, src, bytes, kind, what);
+  if (status != cudaSuccess) return status;
+  DeviceScope scope(what);
+  std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+
+// Run before every replay of a recorded copy or memset: its device or page-locked memory
+// may have been freed since the capture.
+void CheckStillAllocated(const void* p, size_t bytes, const char* what) {
+  if (crema_emu::arena().Contains(p)) {
+    crema_emu::RequireDevice(p, bytes, what);
+  } else if (!crema_emu::pinned().Contains(p, bytes)) {
+    char message[160];
+    std::snprintf(message, sizeof message,
+                  "%s: page-locked host memory at %p was freed after the capture", what, p);
+    crema_emu::Die(message);
+  }
+}
+
 }  // namespace
 
 extern "C" {
 
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  if (const cudaError_t e = crema_emu::ForbidUnsafe("cudaMalloc"); e != cudaSuccess) {
+    *ptr = nullptr;
+    return e;
+  }
   *ptr = crema_emu::arena().Allocate(bytes);
   if (*ptr == nullptr) return Fail(cudaErrorMemoryAllocation, "device arena exhausted");
   return cudaSuccess;
 }
 
 cudaError_t cudaFree(void* ptr) {
+  if (const cudaError_t e = crema_emu::ForbidUnsafe("cudaFree"); e != cudaSuccess) return e;
   if (ptr == nullptr) return cudaSuccess;
   crema_emu::FlushDevice();  // cudaFree waits for the device
   if (!crema_emu::arena().Free(ptr))
@@ -832,6 +1104,10 @@ cudaError_t cudaFree(void* ptr) {
 }
 
 cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
+  if (const cudaError_t e = crema_emu::ForbidUnsafe("cudaMallocHost"); e != cudaSuccess) {
+    *ptr = nullptr;
+    return e;
+  }
   const size_t size = (std::max<size_t>(bytes, 1) + 4095) / 4096 * 4096;
   *ptr = std::aligned_alloc(4096, size);
   if (*ptr == nullptr) return cudaErrorMemoryAllocation;
@@ -843,6 +1119,7 @@ cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int) {
   return cudaMallocHost(ptr, bytes);
 }
 cudaError_t cudaFreeHost(void* ptr) {
+  if (const cudaError_t e = crema_emu::ForbidUnsafe("cudaFreeHost"); e != cudaSuccess) return e;
   if (crema_emu::arena().Contains(ptr))
     return Fail(cudaErrorInvalidValue, "cudaFreeHost of device memory");
   crema_emu::FlushDevice();  // like cudaFree, waits for the device
@@ -854,35 +1131,77 @@ cudaError_t cudaFreeHost(void* ptr) {
   return cudaSuccess;
 }
 
+// Synchronous copies and memsets run on the legacy stream: refused while the thread captures
+// a blocking stream.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   if (bytes == 0) return cudaSuccess;
-  const cudaError_t status = CheckCopy(dst, src, bytes, kind, "cudaMemcpy");
-  if (status != cudaSuccess) return status;
-  DeviceScope scope("cudaMemcpy");
-  std::memmove(dst, src, bytes);
-  return cudaSuccess;
+  if (const cudaError_t e = crema_emu::Forbid(cudaStreamLegacy, "cudaMemcpy"); e != cudaSuccess)
+    return e;
+  return CopyNow(dst, src, bytes, kind, "cudaMemcpy");
 }
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream) {
   if (bytes == 0) return cudaSuccess;
   const cudaError_t status = CheckCopy(dst, src, bytes, kind, "cudaMemcpyAsync");
   if (status != cudaSuccess) return status;
-  std::shared_ptr<crema_emu::Stream> s = crema_emu::Resolve(stream);
   if (!CopyIsAsynchronous(dst, src, bytes)) {
-    crema_emu::FlushAll(*s);
-    return cudaMemcpy(dst, src, bytes, kind);
+    // Pageable host memory: a synchronous copy, which a capture cannot record. (CUDA's code
+    // for this is not documented; cudaErrorStreamCaptureUnsupported is the closest.)
+    if (const cudaError_t e = crema_emu::Forbid(stream, "cudaMemcpyAsync of pageable host memory");
+        e != cudaSuccess)
+      return e;
+    crema_emu::FlushAll(*crema_emu::Resolve(stream));
+    return CopyNow(dst, src, bytes, kind, "cudaMemcpy");
   }
-  crema_emu::Submit(*s, [dst, src, bytes] {
-    DeviceScope scope("cudaMemcpyAsync");
-    std::memmove(dst, src, bytes);
-  });
-  return cudaSuccess;
+  return crema_emu::Enqueue(
+      stream, cudaGraphNodeTypeMemcpy, "cudaMemcpyAsync",
+      [dst, src, bytes] {
+        DeviceScope scope("cudaMemcpyAsync");
+        std::memmove(dst, src, bytes);
+      },
+      [dst, src, bytes] {
+        CheckStillAllocated(dst, bytes, "cudaMemcpyAsync (graph replay) destination");
+        CheckStillAllocated(src, bytes, "cudaMemcpyAsync (graph replay) source");
+      });
 }
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch,
                               size_t width, size_t height, cudaMemcpyKind kind,
                               cudaStream_t stream) {
   if (width > dpitch || width > spitch)
     return Fail(cudaErrorInvalidPitchValue, "cudaMemcpy2DAsync: width exceeds a pitch");
+  if (!crema_emu::IsLegacyStream(stream)) {
+    bool capturing;
+    {
+      std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+      capturing = crema_emu::CaptureSlotLocked(stream) != nullptr;
+    }
+    // Captured: one node that copies every row (each row checked now, as below).
+    if (capturing && width > 0 && height > 0) {
+      for (size_t row = 0; row < height; ++row) {
+        char* d = static_cast<char*>(dst) + row * dpitch;
+        const char* s = static_cast<const char*>(src) + row * spitch;
+        if (const cudaError_t e = CheckCopy(d, s, width, kind, "cudaMemcpy2DAsync");
+            e != cudaSuccess)
+          return e;
+        if (!CopyIsAsynchronous(d, s, width))
+          return crema_emu::Forbid(stream, "cudaMemcpy2DAsync of pageable host memory");
+      }
+      const size_t dst_span = (height - 1) * dpitch + width,
+                   src_span = (height - 1) * spitch + width;
+      return crema_emu::Enqueue(
+          stream, cudaGraphNodeTypeMemcpy, "cudaMemcpy2DAsync",
+          [=] {
+            DeviceScope scope("cudaMemcpy2DAsync");
+            for (size_t row = 0; row < height; ++row)
+              std::memmove(static_cast<char*>(dst) + row * dpitch,
+                           static_cast<const char*>(src) + row * spitch, width);
+          },
+          [=] {
+            CheckStillAllocated(dst, dst_span, "cudaMemcpy2DAsync (graph replay) destination");
+            CheckStillAllocated(src, src_span, "cudaMemcpy2DAsync (graph replay) source");
+          });
+    }
+  }
   for (size_t row = 0; row < height; ++row) {
     const cudaError_t status =
         cudaMemcpyAsync(static_cast<char*>(dst) + row * dpitch,
@@ -902,6 +1221,8 @@ cudaError_t cudaMemset(void* ptr, int value, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   if (!crema_emu::IsDevice(ptr, bytes))
     return Fail(cudaErrorInvalidValue, "cudaMemset outside a device allocation");
+  if (const cudaError_t e = crema_emu::Forbid(cudaStreamLegacy, "cudaMemset"); e != cudaSuccess)
+    return e;
   DeviceScope scope("cudaMemset");
   std::memset(ptr, value, bytes);
   return cudaSuccess;
@@ -910,11 +1231,13 @@ cudaError_t cudaMemsetAsync(void* ptr, int value, size_t bytes, cudaStream_t str
   if (bytes == 0) return cudaSuccess;
   if (!crema_emu::IsDevice(ptr, bytes))
     return Fail(cudaErrorInvalidValue, "cudaMemsetAsync outside a device allocation");
-  crema_emu::StreamSubmit(stream, [ptr, value, bytes] {
-    DeviceScope scope("cudaMemsetAsync");
-    std::memset(ptr, value, bytes);
-  });
-  return cudaSuccess;
+  return crema_emu::Enqueue(
+      stream, cudaGraphNodeTypeMemset, "cudaMemsetAsync",
+      [ptr, value, bytes] {
+        DeviceScope scope("cudaMemsetAsync");
+        std::memset(ptr, value, bytes);
+      },
+      [ptr, bytes] { crema_emu::RequireDevice(ptr, bytes, "cudaMemsetAsync (graph replay)"); });
 }
 
 cudaError_t cudaGetDeviceCount(int* count) {
@@ -931,7 +1254,7 @@ cudaError_t cudaGetDevice(int* device) {
   return cudaSuccess;
 }
 cudaError_t cudaDeviceSynchronize() {
-  return cudaSuccess;
+  return crema_emu::ForbidUnsafe("cudaDeviceSynchronize");
 }
 cudaError_t cudaDeviceReset() {
   return cudaSuccess;
@@ -1003,6 +1326,22 @@ const char* cudaGetErrorString(cudaError_t error) {
       return "no CUDA-capable device is detected";
     case cudaErrorInvalidPitchValue:
       return "invalid pitch argument";
+    case cudaErrorIllegalState:
+      return "the operation does not fit the object's state";
+    case cudaErrorStreamCaptureUnsupported:
+      return "not allowed while the stream is capturing";
+    case cudaErrorStreamCaptureInvalidated:
+      return "the stream's capture was invalidated by an earlier error";
+    case cudaErrorStreamCaptureMerge:
+      return "would merge two separate stream captures";
+    case cudaErrorStreamCaptureIsolation:
+      return "would make the capture depend on work outside it";
+    case cudaErrorStreamCaptureImplicit:
+      return "would make the legacy stream wait for a capturing stream";
+    case cudaErrorCapturedEvent:
+      return "not allowed on an event last recorded in a stream capture";
+    case cudaErrorStreamCaptureWrongThread:
+      return "the capture must be ended by the thread that began it";
     default:
       return "CUDA error (emulated)";
   }
@@ -1012,9 +1351,10 @@ const char* cudaGetErrorName(cudaError_t error) {
 }
 
 // Streams and events: see emu_memory.hpp.
-cudaError_t cudaStreamCreate(cudaStream_t* stream) {
-  auto handle =
-      new crema_emu::StreamHandle{std::make_shared<crema_emu::Stream>(crema_emu::current_device)};
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
+  auto handle = new crema_emu::StreamHandle;
+  handle->stream = std::make_shared<crema_emu::Stream>(crema_emu::current_device);
+  handle->blocking = (flags & cudaStreamNonBlocking) == 0;
   {
     crema_emu::StreamRegistry& r = crema_emu::streams();
     std::lock_guard<std::mutex> lock(r.mutex);
@@ -1023,26 +1363,50 @@ cudaError_t cudaStreamCreate(cudaStream_t* stream) {
   *stream = reinterpret_cast<cudaStream_t>(handle);
   return cudaSuccess;
 }
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
-  return cudaStreamCreate(stream);
+cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+  return cudaStreamCreateWithFlags(stream, cudaStreamDefault);
 }
-cudaError_t cudaStreamCreateWithPriority(cudaStream_t* stream, unsigned int, int) {
-  return cudaStreamCreate(stream);
+cudaError_t cudaStreamCreateWithPriority(cudaStream_t* stream, unsigned int flags, int) {
+  return cudaStreamCreateWithFlags(stream, flags);
 }
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   if (crema_emu::IsLegacyHandle(stream)) return cudaErrorInvalidResourceHandle;
+  auto handle = reinterpret_cast<crema_emu::StreamHandle*>(stream);
+  bool was_capturing = false;
+  {
+    std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+    if (handle->capture) {  // the capture can never be ended now: it is discarded
+      crema_emu::EndLocked(*handle->capture);
+      handle->capture.reset();
+      was_capturing = true;
+    }
+  }
+  if (was_capturing)
+    std::fprintf(stderr,
+                 "crema CUDA emulator: cudaStreamDestroy of a capturing stream; "
+                 "its capture is discarded\n");
   crema_emu::StreamFlush(stream);  // its queued work still completes
-  delete reinterpret_cast<crema_emu::StreamHandle*>(stream);
+  delete handle;
   return cudaSuccess;
 }
+// A capturing stream cannot be waited for (nor the legacy stream while the thread captures a
+// blocking stream).
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (const cudaError_t e = crema_emu::Forbid(stream, "cudaStreamSynchronize"); e != cudaSuccess)
+    return e;
   crema_emu::StreamFlush(stream);
   return cudaSuccess;
 }
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
+  if (const cudaError_t e = crema_emu::Forbid(stream, "cudaStreamQuery"); e != cudaSuccess)
+    return e;
   crema_emu::StreamFlush(stream);  // a poll would otherwise wait forever
   return cudaSuccess;
 }
+// In a capture, a wait for an event recorded earlier in the same capture adds nothing (one
+// stream: its order already holds); any other event would tie the graph to work outside it.
+// A stream that is not capturing waiting for a captured event would join the capture in
+// CUDA; the emulator captures one stream only and refuses that.
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int) {
   if (!event) return cudaErrorInvalidResourceHandle;
   EventState& e = StateOf(event);
@@ -1053,6 +1417,24 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     source = e.stream;
     number = e.number;
   }
+  const std::shared_ptr<crema_emu::Capture> event_capture = LiveCaptureOf(event);
+  crema_emu::Route route;
+  {
+    std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+    route = crema_emu::RouteLocked(stream);
+    if (route.kind == crema_emu::Route::kRecord) {
+      if (event_capture == route.capture || (!event_capture && !source)) return cudaSuccess;
+      route.capture->invalidated = true;
+      route.kind = crema_emu::Route::kRefuse;
+      route.error = event_capture ? cudaErrorStreamCaptureMerge : cudaErrorStreamCaptureIsolation;
+    } else if (route.kind == crema_emu::Route::kRun && event_capture) {
+      event_capture->invalidated = true;
+      route.kind = crema_emu::Route::kRefuse;
+      route.error = cudaErrorStreamCaptureUnsupported;
+    }
+  }
+  if (route.kind == crema_emu::Route::kRefuse)
+    return crema_emu::Refused(route.error, "cudaStreamWaitEvent");
   if (!source) return cudaSuccess;  // never recorded: nothing to wait for
   crema_emu::StreamSubmit(stream, [source, number] { crema_emu::FlushUpTo(*source, number); });
   return cudaSuccess;
@@ -1069,14 +1451,29 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
   delete reinterpret_cast<EmuEvent*>(event);  // a queued record keeps its state alive
   return cudaSuccess;
 }
+// A record in a capture adds no node; it marks the event as captured (see
+// cudaStreamWaitEvent, cudaEventSynchronize).
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!event) return cudaErrorInvalidResourceHandle;
   std::shared_ptr<EventState> state = reinterpret_cast<EmuEvent*>(event)->state;
+  crema_emu::Route route;
+  {
+    std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+    route = crema_emu::RouteLocked(stream);
+    if (route.kind == crema_emu::Route::kRecord) {
+      std::lock_guard<std::mutex> event_lock(state->mutex);
+      state->captured_in = route.capture;
+      return cudaSuccess;
+    }
+  }
+  if (route.kind == crema_emu::Route::kRefuse)
+    return crema_emu::Refused(route.error, "cudaEventRecord");
   std::shared_ptr<crema_emu::Stream> s = crema_emu::Resolve(stream);
   uint64_t record;
   {
     std::lock_guard<std::mutex> lock(state->mutex);
     record = ++state->records;
+    state->captured_in.reset();
   }
   const uint64_t number = crema_emu::Submit(*s, [state, record] {
     std::lock_guard<std::mutex> lock(state->mutex);
@@ -1091,11 +1488,17 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (!event) return cudaErrorInvalidResourceHandle;
+  if (const cudaError_t e = ForbidCapturedEvent(event, "cudaEventSynchronize"); e != cudaSuccess)
+    return e;
   CompleteEvent(event);
   return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
-  return cudaEventSynchronize(event);
+  if (!event) return cudaErrorInvalidResourceHandle;
+  if (const cudaError_t e = ForbidCapturedEvent(event, "cudaEventQuery"); e != cudaSuccess)
+    return e;
+  CompleteEvent(event);
+  return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!start || !end) return cudaErrorInvalidResourceHandle;
@@ -1104,6 +1507,165 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   const EventState &a = StateOf(start), &b = StateOf(end);
   if (!a.stream || !b.stream) return cudaErrorInvalidResourceHandle;
   *ms = std::chrono::duration<float, std::milli>(b.time - a.time).count();
+  return cudaSuccess;
+}
+
+// ---- Stream capture and graphs (see emu_memory.hpp) ---------------------------------------
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+  if (crema_emu::IsLegacyStream(stream))
+    return Fail(cudaErrorStreamCaptureUnsupported,
+                "cudaStreamBeginCapture: the legacy default stream cannot be captured");
+  if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
+      mode != cudaStreamCaptureModeRelaxed)
+    return Fail(cudaErrorInvalidValue, "cudaStreamBeginCapture: unknown capture mode");
+  std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+  std::shared_ptr<crema_emu::Capture>& slot = crema_emu::CaptureSlotLocked(stream);
+  // CUDA documents no code for this; cudaErrorIllegalState is the closest.
+  if (slot)
+    return Fail(cudaErrorIllegalState, "cudaStreamBeginCapture: the stream is already capturing");
+  auto c = std::make_shared<crema_emu::Capture>();
+  c->id = crema_emu::captures().next_id++;
+  c->mode = mode;
+  c->owner = std::this_thread::get_id();
+  if (stream == cudaStreamPerThread) {
+    c->device = crema_emu::current_device;
+  } else {
+    auto handle = reinterpret_cast<crema_emu::StreamHandle*>(stream);
+    c->device = handle->stream->device;
+    c->blocking = handle->blocking;
+  }
+  slot = c;
+  crema_emu::captures().live.push_back(c);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph) {
+  if (pGraph == nullptr) return Fail(cudaErrorInvalidValue, "cudaStreamEndCapture: no graph");
+  *pGraph = nullptr;
+  if (crema_emu::IsLegacyStream(stream))
+    return Fail(cudaErrorIllegalState, "cudaStreamEndCapture: the legacy stream never captures");
+  std::shared_ptr<crema_emu::Capture> c;
+  {
+    std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+    std::shared_ptr<crema_emu::Capture>& slot = crema_emu::CaptureSlotLocked(stream);
+    if (!slot)
+      return Fail(cudaErrorIllegalState, "cudaStreamEndCapture: the stream is not capturing");
+    if (slot->mode != cudaStreamCaptureModeRelaxed && slot->owner != std::this_thread::get_id())
+      return Fail(cudaErrorStreamCaptureWrongThread,
+                  "cudaStreamEndCapture from another thread than the one that began the capture");
+    c = std::move(slot);
+    slot.reset();
+    crema_emu::EndLocked(*c);
+  }
+  if (c->invalidated)
+    return Fail(cudaErrorStreamCaptureInvalidated,
+                "cudaStreamEndCapture: the capture was invalidated; no graph");
+  *pGraph = c->graph.release();
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* pCaptureStatus) {
+  if (pCaptureStatus == nullptr) return cudaErrorInvalidValue;
+  std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+  *pCaptureStatus = cudaStreamCaptureStatusNone;
+  if (crema_emu::IsLegacyStream(stream)) {
+    // As documented: the error, without invalidating the captures.
+    for (const std::shared_ptr<crema_emu::Capture>& c : crema_emu::captures().live)
+      if (crema_emu::BlocksLegacyLocked(*c))
+        return crema_emu::last_error = cudaErrorStreamCaptureImplicit;
+    return cudaSuccess;
+  }
+  const std::shared_ptr<crema_emu::Capture>& c = crema_emu::CaptureSlotLocked(stream);
+  if (c)
+    *pCaptureStatus =
+        c->invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+
+#if CUDART_VERSION >= 13000
+cudaError_t cudaStreamGetCaptureInfo(cudaStream_t stream,
+                                     cudaStreamCaptureStatus* captureStatus_out,
+                                     unsigned long long* id_out, cudaGraph_t* graph_out,
+                                     const cudaGraphNode_t** dependencies_out,
+                                     const cudaGraphEdgeData** edgeData_out,
+                                     size_t* numDependencies_out) {
+  if (captureStatus_out == nullptr || (edgeData_out != nullptr && dependencies_out == nullptr))
+    return cudaErrorInvalidValue;
+  const cudaError_t status = cudaStreamIsCapturing(stream, captureStatus_out);
+  if (status != cudaSuccess || *captureStatus_out != cudaStreamCaptureStatusActive) return status;
+  std::lock_guard<std::mutex> lock(crema_emu::captures().mutex);
+  crema_emu::Capture& c = *crema_emu::CaptureSlotLocked(stream);
+  if (id_out) *id_out = c.id;
+  if (graph_out) *graph_out = c.graph.get();
+  // The next node depends on the latest one (a chain); no edge data.
+  if (dependencies_out) *dependencies_out = c.last ? &c.last : nullptr;
+  if (edgeData_out) *edgeData_out = nullptr;
+  if (numDependencies_out) *numDependencies_out = c.last ? 1 : 0;
+  return cudaSuccess;
+}
+#endif
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph,
+                                 unsigned long long) {
+  if (pGraphExec == nullptr || graph == nullptr)
+    return Fail(cudaErrorInvalidValue, "cudaGraphInstantiate: null graph or result");
+  auto exec = new CUgraphExec_st;
+  auto ops = std::make_shared<std::vector<std::shared_ptr<const std::function<void()>>>>();
+  for (const auto& node : graph->nodes) ops->push_back(node->run);
+  exec->ops = std::move(ops);
+  *pGraphExec = exec;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t* pGraphExec, cudaGraph_t graph,
+                                          unsigned long long flags) {
+  return cudaGraphInstantiate(pGraphExec, graph, flags);
+}
+
+// One queued operation that runs the graph's nodes in order. It first waits for the exec's
+// previous launch (CUDA orders launches of one executable graph, whatever their streams).
+cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream) {
+  if (graphExec == nullptr) return Fail(cudaErrorInvalidValue, "cudaGraphLaunch: null graph");
+  // A launch into a capturing stream is refused (cudaErrorStreamCaptureUnsupported), as CUDA
+  // has been seen to do; the emulator does not nest graphs.
+  if (const cudaError_t e = crema_emu::Forbid(stream, "cudaGraphLaunch"); e != cudaSuccess)
+    return e;
+  std::shared_ptr<crema_emu::Stream> s = crema_emu::Resolve(stream);
+  std::lock_guard<std::mutex> lock(graphExec->mutex);
+  auto ops = graphExec->ops;
+  auto previous = graphExec->last_stream;
+  const uint64_t previous_number = graphExec->last_number;
+  graphExec->last_number = crema_emu::Submit(*s, [ops, previous, previous_number] {
+    if (previous) crema_emu::FlushUpTo(*previous, previous_number);
+    for (const auto& op : *ops) (*op)();
+  });
+  graphExec->last_stream = s;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec) {
+  delete graphExec;  // a queued launch keeps its operations alive
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
+  return cudaSuccess;
+}
+
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* numNodes) {
+  if (graph == nullptr || numNodes == nullptr) return cudaErrorInvalidValue;
+  const size_t count = graph->nodes.size();
+  if (nodes == nullptr) {
+    *numNodes = count;
+    return cudaSuccess;
+  }
+  for (size_t i = 0; i < *numNodes; ++i) nodes[i] = i < count ? graph->nodes[i].get() : nullptr;
+  *numNodes = std::min(*numNodes, count);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType* pType) {
+  if (node == nullptr || pType == nullptr) return cudaErrorInvalidValue;
+  *pType = node->type;
   return cudaSuccess;
 }
 
