@@ -6,6 +6,9 @@
 // GEMM (the emulator's hot spot); GemmEx first widens 16-bit inputs to fp32, or rounds fp32
 // inputs to TF32's 10-bit mantissa for that compute type, as the tensor cores do. The level-1
 // and -2 routines accumulate in double: a reference, not a model of cuBLAS's rounding.
+// A call runs at once, or, when the handle's stream is being captured (emu_memory.hpp), is
+// recorded with copies of its scalars; the routines that return a result to host memory
+// cannot be captured.
 #include <cblas.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -14,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 #include "tests/cuda_emu/emu_memory.hpp"
@@ -93,6 +97,19 @@ void RequireGemmOperands(cublasOperation_t ta, cublasOperation_t tb, int m, int 
   crema_emu::RequireDevice(C, MatrixBytes(m, n, ldc, 4), what);
 }
 
+// Runs a checked call's work `op` now, or records it when the handle's stream is captured.
+cublasStatus_t Execute(cublasHandle_t handle, const char* what, const std::function<void()>& op) {
+  switch (crema_emu::RecordIfCapturing(AsHandle(handle)->stream, op, what)) {
+    case crema_emu::CaptureOutcome::kNotCapturing:
+      op();
+      return CUBLAS_STATUS_SUCCESS;
+    case crema_emu::CaptureOutcome::kRecorded:
+      return CUBLAS_STATUS_SUCCESS;
+    default:  // the launch failed (capture invalidated, or the legacy stream refused it)
+      return CUBLAS_STATUS_EXECUTION_FAILED;
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -139,12 +156,14 @@ cublasStatus_t cublasSgemm_v2(cublasHandle_t handle, cublasOperation_t ta, cubla
   if (!GemmArgumentsValid(ta, tb, m, n, k, lda, ldb, ldc)) return CUBLAS_STATUS_INVALID_VALUE;
   RequireGemmOperands(ta, tb, m, n, k, A, lda, 4, B, ldb, 4, C, ldc, "cublasSgemm");
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
-  crema_emu::DeviceScope scope("cublasSgemm");
-  // OpenBLAS does not read C when beta is 0, as cuBLAS promises.
-  cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-              tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, *alpha, A, lda, B, ldb, *beta,
-              C, ldc);
-  return CUBLAS_STATUS_SUCCESS;
+  const float a = *alpha, b = *beta;
+  return Execute(handle, "cublasSgemm", [=] {
+    crema_emu::DeviceScope scope("cublasSgemm");
+    // OpenBLAS does not read C when beta is 0, as cuBLAS promises.
+    cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+                tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, a, A, lda, B, ldb, b, C,
+                ldc);
+  });
 }
 
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t tb,
@@ -168,27 +187,29 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t ta, cublasO
   RequireGemmOperands(ta, tb, m, n, k, A, lda, TypeSize(a_type), B, ldb, TypeSize(b_type), C, ldc,
                       "cublasGemmEx");
   if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
-  crema_emu::DeviceScope scope("cublasGemmEx");
-  // The inputs widened to fp32 (and rounded to TF32 for that compute type), then an fp32
-  // GEMM: the products and sums of tensor-core math are fp32 too.
-  const bool tf32 = compute == CUBLAS_COMPUTE_32F_FAST_TF32;
-  auto widen = [tf32](const void* p, cudaDataType_t type, size_t count) {
-    std::vector<float> out(count);
-    for (size_t i = 0; i < count; ++i) {
-      const float v = Load(p, i, type);
-      out[i] = tf32 ? RoundToTf32(v) : v;
-    }
-    return out;
-  };
-  const std::vector<float> a =
-      widen(A, a_type, MatrixBytes(ta == CUBLAS_OP_N ? m : k, ta == CUBLAS_OP_N ? k : m, lda, 1));
-  const std::vector<float> b =
-      widen(B, b_type, MatrixBytes(tb == CUBLAS_OP_N ? k : n, tb == CUBLAS_OP_N ? n : k, ldb, 1));
-  cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-              tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k,
-              *static_cast<const float*>(alpha), a.data(), lda, b.data(), ldb,
-              *static_cast<const float*>(beta), static_cast<float*>(C), ldc);
-  return CUBLAS_STATUS_SUCCESS;
+  const float alpha_value = *static_cast<const float*>(alpha),
+              beta_value = *static_cast<const float*>(beta);
+  return Execute(handle, "cublasGemmEx", [=] {
+    crema_emu::DeviceScope scope("cublasGemmEx");
+    // The inputs widened to fp32 (and rounded to TF32 for that compute type), then an fp32
+    // GEMM: the products and sums of tensor-core math are fp32 too.
+    const bool tf32 = compute == CUBLAS_COMPUTE_32F_FAST_TF32;
+    auto widen = [tf32](const void* p, cudaDataType_t type, size_t count) {
+      std::vector<float> out(count);
+      for (size_t i = 0; i < count; ++i) {
+        const float v = Load(p, i, type);
+        out[i] = tf32 ? RoundToTf32(v) : v;
+      }
+      return out;
+    };
+    const std::vector<float> a =
+        widen(A, a_type, MatrixBytes(ta == CUBLAS_OP_N ? m : k, ta == CUBLAS_OP_N ? k : m, lda, 1));
+    const std::vector<float> b =
+        widen(B, b_type, MatrixBytes(tb == CUBLAS_OP_N ? k : n, tb == CUBLAS_OP_N ? n : k, ldb, 1));
+    cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
+                tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, alpha_value, a.data(), lda,
+                b.data(), ldb, beta_value, static_cast<float*>(C), ldc);
+  });
 }
 
 // batchCount GEMMs on matrices `stride` elements apart (stride 0: one shared matrix), each
@@ -226,21 +247,24 @@ cublasStatus_t cublasSgemv_v2(cublasHandle_t handle, cublasOperation_t t, int m,
   crema_emu::RequireDevice(x, VectorBytes(x_len, incx, 4), "cublasSgemv x");
   crema_emu::RequireDevice(y, VectorBytes(y_len, incy, 4), "cublasSgemv y");
   if (incx < 0 || incy < 0) return CUBLAS_STATUS_NOT_SUPPORTED;
-  crema_emu::DeviceScope scope("cublasSgemv");
-  std::vector<double> result(y_len, 0.0);
-  for (int j = 0; j < n; ++j)
-    for (int i = 0; i < m; ++i) {
-      const double a = A[i + static_cast<size_t>(j) * lda];
-      if (t == CUBLAS_OP_N)
-        result[i] += a * x[static_cast<size_t>(j) * incx];
-      else
-        result[j] += a * x[static_cast<size_t>(i) * incx];
+  const float alpha_value = *alpha, beta_value = *beta;
+  return Execute(handle, "cublasSgemv", [=] {
+    crema_emu::DeviceScope scope("cublasSgemv");
+    std::vector<double> result(y_len, 0.0);
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < m; ++i) {
+        const double a = A[i + static_cast<size_t>(j) * lda];
+        if (t == CUBLAS_OP_N)
+          result[i] += a * x[static_cast<size_t>(j) * incx];
+        else
+          result[j] += a * x[static_cast<size_t>(i) * incx];
+      }
+    for (int i = 0; i < y_len; ++i) {
+      float& out = y[static_cast<size_t>(i) * incy];
+      out = static_cast<float>(alpha_value * result[i] +
+                               (beta_value == 0.f ? 0.0 : double{beta_value} * out));
     }
-  for (int i = 0; i < y_len; ++i) {
-    float& out = y[static_cast<size_t>(i) * incy];
-    out = static_cast<float>(*alpha * result[i] + (*beta == 0.f ? 0.0 : double{*beta} * out));
-  }
-  return CUBLAS_STATUS_SUCCESS;
+  });
 }
 
 cublasStatus_t cublasSaxpy_v2(cublasHandle_t handle, int n, const float* alpha, const float* x,
@@ -250,10 +274,12 @@ cublasStatus_t cublasSaxpy_v2(cublasHandle_t handle, int n, const float* alpha, 
   if (incx <= 0 || incy <= 0) return CUBLAS_STATUS_NOT_SUPPORTED;
   crema_emu::RequireDevice(x, VectorBytes(n, incx, 4), "cublasSaxpy x");
   crema_emu::RequireDevice(y, VectorBytes(n, incy, 4), "cublasSaxpy y");
-  crema_emu::DeviceScope scope("cublasSaxpy");
-  for (int i = 0; i < n; ++i)
-    y[static_cast<size_t>(i) * incy] += *alpha * x[static_cast<size_t>(i) * incx];
-  return CUBLAS_STATUS_SUCCESS;
+  const float a = *alpha;
+  return Execute(handle, "cublasSaxpy", [=] {
+    crema_emu::DeviceScope scope("cublasSaxpy");
+    for (int i = 0; i < n; ++i)
+      y[static_cast<size_t>(i) * incy] += a * x[static_cast<size_t>(i) * incx];
+  });
 }
 
 cublasStatus_t cublasSscal_v2(cublasHandle_t handle, int n, const float* alpha, float* x,
@@ -261,14 +287,19 @@ cublasStatus_t cublasSscal_v2(cublasHandle_t handle, int n, const float* alpha, 
   if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (n <= 0 || incx <= 0) return CUBLAS_STATUS_SUCCESS;  // cuBLAS does nothing then
   crema_emu::RequireDevice(x, VectorBytes(n, incx, 4), "cublasSscal x");
-  crema_emu::DeviceScope scope("cublasSscal");
-  for (int i = 0; i < n; ++i) x[static_cast<size_t>(i) * incx] *= *alpha;
-  return CUBLAS_STATUS_SUCCESS;
+  const float a = *alpha;
+  return Execute(handle, "cublasSscal", [=] {
+    crema_emu::DeviceScope scope("cublasSscal");
+    for (int i = 0; i < n; ++i) x[static_cast<size_t>(i) * incx] *= a;
+  });
 }
 
 cublasStatus_t cublasSasum_v2(cublasHandle_t handle, int n, const float* x, int incx,
                               float* result) {
   if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+  // The host result needs a synchronisation, which a capture cannot hold.
+  if (crema_emu::RefuseIfCapturing(AsHandle(handle)->stream, "cublasSasum (host pointer mode)"))
+    return CUBLAS_STATUS_NOT_SUPPORTED;
   *result = 0.f;
   if (n <= 0 || incx <= 0) return CUBLAS_STATUS_SUCCESS;
   crema_emu::RequireDevice(x, VectorBytes(n, incx, 4), "cublasSasum x");
@@ -282,6 +313,8 @@ cublasStatus_t cublasSasum_v2(cublasHandle_t handle, int n, const float* x, int 
 cublasStatus_t cublasSdot_v2(cublasHandle_t handle, int n, const float* x, int incx, const float* y,
                              int incy, float* result) {
   if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if (crema_emu::RefuseIfCapturing(AsHandle(handle)->stream, "cublasSdot (host pointer mode)"))
+    return CUBLAS_STATUS_NOT_SUPPORTED;
   *result = 0.f;
   if (n <= 0) return CUBLAS_STATUS_SUCCESS;
   if (incx <= 0 || incy <= 0) return CUBLAS_STATUS_NOT_SUPPORTED;

@@ -3,7 +3,8 @@
 // ncclCommInitAll makes one clique of n ranks. A collective is queued on its stream, as in
 // NCCL; when it runs, it blocks until every rank of the clique has reached it (ranks issue
 // collectives in the same order, as NCCL requires), the last rank to arrive computes the
-// result for all, and all go on.
+// result for all, and all go on. Collectives are not captured: one issued on a capturing
+// stream fails (ncclInvalidUsage) and invalidates the capture.
 #include <nccl.h>
 
 #include <condition_variable>
@@ -145,6 +146,7 @@ ncclResult_t ncclAllReduce(const void* send, void* recv, size_t count, ncclDataT
     crema_emu::RequireDevice(send, bytes, "ncclAllReduce send buffer");
     crema_emu::RequireDevice(recv, bytes, "ncclAllReduce receive buffer");
   }
+  if (crema_emu::RefuseIfCapturing(stream, "ncclAllReduce")) return ncclInvalidUsage;
   crema_emu::StreamSubmit(stream, [=] {
     Collective(comm, send, recv, [count, type](const Clique& clique) {
       if (type == ncclFloat32) SumInto<float>(clique, count);
@@ -163,6 +165,7 @@ ncclResult_t ncclBroadcast(const void* send, void* recv, size_t count, ncclDataT
     if (comm->rank == root) crema_emu::RequireDevice(send, bytes, "ncclBroadcast send buffer");
     crema_emu::RequireDevice(recv, bytes, "ncclBroadcast receive buffer");
   }
+  if (crema_emu::RefuseIfCapturing(stream, "ncclBroadcast")) return ncclInvalidUsage;
   crema_emu::StreamSubmit(stream, [=] {
     Collective(comm, send, recv, [bytes, root](const Clique& clique) {
       const void* source = clique.operands[root].send;
