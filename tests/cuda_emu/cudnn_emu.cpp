@@ -1,6 +1,8 @@
 // Host-side reference implementation of the cuDNN 9 legacy-API subset used by
 // crema, for the CUDA emulator (tests/cuda_emu).  "Device memory" is host
-// memory, every call is synchronous, and every result is computed by plain
+// memory, every call is synchronous (or, when the handle's stream is being
+// captured, recorded with copies of its scalars and descriptor contents, see
+// Execute), and every result is computed by plain
 // loops in double precision from an independent reading of NVIDIA's cuDNN API
 // documentation (not from crema's adapter).
 //
@@ -40,6 +42,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <limits>
 #include <vector>
@@ -66,7 +69,7 @@ struct Layout {
 }  // namespace
 
 struct cudnnContext {
-  cudaStream_t stream = nullptr;  // recorded only: all work is synchronous
+  cudaStream_t stream = nullptr;  // work runs at the call, unless this stream is captured
 };
 
 struct cudnnTensorStruct {
@@ -1175,6 +1178,8 @@ const char* StatusName(cudnnStatus_t s) {
       return "CUDNN_STATUS_INTERNAL_ERROR";
     case CUDNN_STATUS_EXECUTION_FAILED:
       return "CUDNN_STATUS_EXECUTION_FAILED";
+    case CUDNN_STATUS_EXECUTION_FAILED_CUDART:
+      return "CUDNN_STATUS_EXECUTION_FAILED_CUDART";
     case CUDNN_STATUS_ALLOC_FAILED:
       return "CUDNN_STATUS_ALLOC_FAILED";
     case CUDNN_STATUS_ARCH_MISMATCH:
@@ -1204,9 +1209,7 @@ cudnnStatus_t DestroyObject(T* p) {
 // accumulates one tap of the (x, w, y) index triple into the gathered destination.
 template <typename Fast, typename Tap>
 void RunConvPass(const ConvGeom& g, const Layout& ld, void* dst, const Layout& la, const void* a,
-                 const Layout& lb, const void* b, const void* alpha_ptr, const void* beta_ptr,
-                 Fast fast, Tap tap) {
-  const double alpha = ReadScalar(alpha_ptr, ld.type), beta = ReadScalar(beta_ptr, ld.type);
+                 const Layout& lb, const void* b, double alpha, double beta, Fast fast, Tap tap) {
   if (UseFastConv(g, ld, dst, la, a, lb, b)) {
     fast(a, b, dst, alpha, beta);
     return;
@@ -1225,7 +1228,7 @@ void RunConvPass(const ConvGeom& g, const Layout& ld, void* dst, const Layout& l
 
 // y = alpha * conv(x, w) + beta * y (the pass of cudnnConvolutionForward; arguments checked).
 void RunForward(const ConvGeom& g, const Layout& yl, void* y, const Layout& xl, const void* x,
-                const Layout& wl, const void* w, const void* alpha, const void* beta) {
+                const Layout& wl, const void* w, double alpha, double beta) {
   RunConvPass(
       g, yl, y, xl, x, wl, w, alpha, beta,
       [&g](const void* xp, const void* wp, void* yp, double a, double b) {
@@ -1276,15 +1279,13 @@ std::vector<double> ForwardPacked(const ConvGeom& g, const Layout& yl, const Lay
   for (int d = 0; d < packed.nb; ++d) order[d] = d;
   PackStrides(&packed, order);
   const size_t n = static_cast<size_t>(Count(packed));
-  const float one = 1.0f, zero = 0.0f;
-  const double one_d = 1.0, zero_d = 0.0;
   if (packed.type == CUDNN_DATA_DOUBLE) {
     std::vector<double> out(n);
-    RunForward(g, packed, out.data(), xl, x, wl, w, &one_d, &zero_d);
+    RunForward(g, packed, out.data(), xl, x, wl, w, 1.0, 0.0);
     return out;
   }
   std::vector<float> out(n);
-  RunForward(g, packed, out.data(), xl, x, wl, w, &one, &zero);
+  RunForward(g, packed, out.data(), xl, x, wl, w, 1.0, 0.0);
   return std::vector<double>(out.begin(), out.end());
 }
 
@@ -1303,6 +1304,31 @@ std::vector<double> BiasActivation(const cudnnActivationStruct& act, const Layou
     out[i] = ActForward(act, v);
   }
   return out;
+}
+
+// A checked call's work `op` runs now, or is recorded when the handle's stream
+// is being captured (emu_memory.hpp); `op` then owns copies of the scalars and
+// descriptor contents it reads, since the caller may change or destroy them
+// before the graph runs.  A refused launch (invalidated capture, or the legacy
+// stream while the thread captures) fails with EXECUTION_FAILED_CUDART.
+cudnnStatus_t Execute(cudnnHandle_t handle, const char* what, const std::function<void()>& op) {
+  switch (crema_emu::RecordIfCapturing(handle->stream, op, what)) {
+    case crema_emu::CaptureOutcome::kNotCapturing:
+      op();
+      return kOk;
+    case crema_emu::CaptureOutcome::kRecorded:
+      return kOk;
+    default:
+      return CUDNN_STATUS_EXECUTION_FAILED_CUDART;
+  }
+}
+
+// cudnnFind* times the algorithms with allocations and synchronisations of its
+// own, which a stream capture forbids: refused while the calling thread
+// captures (in a mode that forbids unsafe calls) or the handle's stream is
+// captured.
+bool FindRefused(cudnnHandle_t handle, const char* what) {
+  return crema_emu::RefuseUnsafeCall(what) || crema_emu::RefuseIfCapturing(handle->stream, what);
 }
 
 }  // namespace
@@ -1494,6 +1520,8 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(
   if (handle == nullptr) return kBad;
   ConvGeom g;
   if (cudnnStatus_t s = MakeConvGeom(xDesc, wDesc, convDesc, yDesc, &g); s != kOk) return s;
+  if (FindRefused(handle, "cudnnFindConvolutionForwardAlgorithm"))
+    return CUDNN_STATUS_EXECUTION_FAILED_CUDART;
   static const cudnnConvolutionFwdAlgo_t kAlgos[] = {
       CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED,
       CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
@@ -1508,6 +1536,8 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(
   if (handle == nullptr) return kBad;
   ConvGeom g;
   if (cudnnStatus_t s = MakeConvGeom(dxDesc, wDesc, convDesc, dyDesc, &g); s != kOk) return s;
+  if (FindRefused(handle, "cudnnFindConvolutionBackwardDataAlgorithm"))
+    return CUDNN_STATUS_EXECUTION_FAILED_CUDART;
   static const cudnnConvolutionBwdDataAlgo_t kAlgos[] = {
       CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1,
       CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING};
@@ -1522,6 +1552,8 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithm(
   if (handle == nullptr) return kBad;
   ConvGeom g;
   if (cudnnStatus_t s = MakeConvGeom(xDesc, dwDesc, convDesc, dyDesc, &g); s != kOk) return s;
+  if (FindRefused(handle, "cudnnFindConvolutionBackwardFilterAlgorithm"))
+    return CUDNN_STATUS_EXECUTION_FAILED_CUDART;
   static const cudnnConvolutionBwdFilterAlgo_t kAlgos[] = {
       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1,
       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING};
@@ -1583,8 +1615,10 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,
   RequireTensor(xDesc->layout, x, "cudnnConvolutionForward x");
   RequireTensor(wDesc->layout, w, "cudnnConvolutionForward w");
   RequireTensor(yDesc->layout, y, "cudnnConvolutionForward y");
-  RunForward(g, yDesc->layout, y, xDesc->layout, x, wDesc->layout, w, alpha, beta);
-  return kOk;
+  const Layout xl = xDesc->layout, wl = wDesc->layout, yl = yDesc->layout;
+  const double a = ReadScalar(alpha, yl.type), b = ReadScalar(beta, yl.type);
+  return Execute(handle, "cudnnConvolutionForward",
+                 [=] { RunForward(g, yl, y, xl, x, wl, w, a, b); });
 }
 
 // y = act(alpha1 * conv(x, w) + alpha2 * z + bias); see "Fused convolution + bias +
@@ -1608,19 +1642,22 @@ cudnnStatus_t cudnnConvolutionBiasActivationForward(
     return s;
   if (!NonOverlapping(yDesc->layout)) return kBad;
   if (cudnnStatus_t s = CheckWorkspace(workSpace, workSpaceSizeInBytes); s != kOk) return s;
-  const Layout& yl = yDesc->layout;
-  RequireTensor(xDesc->layout, x, "cudnnConvolutionBiasActivationForward x");
-  RequireTensor(wDesc->layout, w, "cudnnConvolutionBiasActivationForward w");
-  RequireTensor(zDesc->layout, z, "cudnnConvolutionBiasActivationForward z");
-  RequireTensor(biasDesc->layout, bias, "cudnnConvolutionBiasActivationForward bias");
+  const Layout xl = xDesc->layout, wl = wDesc->layout, zl = zDesc->layout, bl = biasDesc->layout,
+               yl = yDesc->layout;
+  RequireTensor(xl, x, "cudnnConvolutionBiasActivationForward x");
+  RequireTensor(wl, w, "cudnnConvolutionBiasActivationForward w");
+  RequireTensor(zl, z, "cudnnConvolutionBiasActivationForward z");
+  RequireTensor(bl, bias, "cudnnConvolutionBiasActivationForward bias");
   RequireTensor(yl, y, "cudnnConvolutionBiasActivationForward y");
   const double a1 = ReadScalar(alpha1, yl.type), a2 = ReadScalar(alpha2, yl.type);
-  const std::vector<double> conv = ForwardPacked(g, yl, xDesc->layout, x, wDesc->layout, w);
-  // z is gathered before y is written: it may be y.
-  const std::vector<double> zv = a2 != 0.0 ? Gather(zDesc->layout, z) : std::vector<double>();
-  const std::vector<double> bv = Gather(biasDesc->layout, bias);
-  Blend(yl, y, BiasActivation(*activationDesc, yl, conv, a1, zv, a2, bv), 1.0, 0.0);
-  return kOk;
+  const cudnnActivationStruct act = *activationDesc;
+  return Execute(handle, "cudnnConvolutionBiasActivationForward", [=] {
+    const std::vector<double> conv = ForwardPacked(g, yl, xl, x, wl, w);
+    // z is gathered before y is written: it may be y.
+    const std::vector<double> zv = a2 != 0.0 ? Gather(zl, z) : std::vector<double>();
+    const std::vector<double> bv = Gather(bl, bias);
+    Blend(yl, y, BiasActivation(act, yl, conv, a1, zv, a2, bv), 1.0, 0.0);
+  });
 }
 
 // dx = alpha * conv^T(w, dy) + beta * dx  (adjoint of the forward map in x)
@@ -1640,14 +1677,17 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
   RequireTensor(wDesc->layout, w, "cudnnConvolutionBackwardData w");
   RequireTensor(dyDesc->layout, dy, "cudnnConvolutionBackwardData dy");
   RequireTensor(dxDesc->layout, dx, "cudnnConvolutionBackwardData dx");
-  RunConvPass(
-      g, dxDesc->layout, dx, wDesc->layout, w, dyDesc->layout, dy, alpha, beta,
-      [&g](const void* wp, const void* dyp, void* dxp, double a, double b) {
-        FastBackwardData(g, wp, dyp, dxp, a, b);
-      },
-      [](const std::vector<double>& wv, const std::vector<double>& dyv, std::vector<double>& dxv,
-         Index xi, Index wi, Index yi) { dxv[xi] += wv[wi] * dyv[yi]; });
-  return kOk;
+  const Layout wl = wDesc->layout, dyl = dyDesc->layout, dxl = dxDesc->layout;
+  const double a = ReadScalar(alpha, dxl.type), b = ReadScalar(beta, dxl.type);
+  return Execute(handle, "cudnnConvolutionBackwardData", [=] {
+    RunConvPass(
+        g, dxl, dx, wl, w, dyl, dy, a, b,
+        [&g](const void* wp, const void* dyp, void* dxp, double a, double b) {
+          FastBackwardData(g, wp, dyp, dxp, a, b);
+        },
+        [](const std::vector<double>& wv, const std::vector<double>& dyv, std::vector<double>& dxv,
+           Index xi, Index wi, Index yi) { dxv[xi] += wv[wi] * dyv[yi]; });
+  });
 }
 
 // dw = alpha * d<dy, conv(x, w)>/dw + beta * dw
@@ -1666,14 +1706,17 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
   RequireTensor(xDesc->layout, x, "cudnnConvolutionBackwardFilter x");
   RequireTensor(dyDesc->layout, dy, "cudnnConvolutionBackwardFilter dy");
   RequireTensor(dwDesc->layout, dw, "cudnnConvolutionBackwardFilter dw");
-  RunConvPass(
-      g, dwDesc->layout, dw, xDesc->layout, x, dyDesc->layout, dy, alpha, beta,
-      [&g](const void* xp, const void* dyp, void* dwp, double a, double b) {
-        FastBackwardFilter(g, xp, dyp, dwp, a, b);
-      },
-      [](const std::vector<double>& xv, const std::vector<double>& dyv, std::vector<double>& dwv,
-         Index xi, Index wi, Index yi) { dwv[wi] += xv[xi] * dyv[yi]; });
-  return kOk;
+  const Layout xl = xDesc->layout, dyl = dyDesc->layout, dwl = dwDesc->layout;
+  const double a = ReadScalar(alpha, dwl.type), b = ReadScalar(beta, dwl.type);
+  return Execute(handle, "cudnnConvolutionBackwardFilter", [=] {
+    RunConvPass(
+        g, dwl, dw, xl, x, dyl, dy, a, b,
+        [&g](const void* xp, const void* dyp, void* dwp, double a, double b) {
+          FastBackwardFilter(g, xp, dyp, dwp, a, b);
+        },
+        [](const std::vector<double>& xv, const std::vector<double>& dyv, std::vector<double>& dwv,
+           Index xi, Index wi, Index yi) { dwv[wi] += xv[xi] * dyv[yi]; });
+  });
 }
 
 // db[k] = alpha * sum_{n, spatial} dy[n, k, ...] + beta * db[k]; db is 1xKx1x1(...).
@@ -1683,24 +1726,25 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t handle, const void* alp
                                            void* db) {
   if (!AllNonNull({handle, alpha, dy, beta, db})) return kBad;
   if (cudnnStatus_t s = FirstError({CheckTensor(dyDesc), CheckTensor(dbDesc)}); s != kOk) return s;
-  const Layout& dyl = dyDesc->layout;
-  const Layout& dbl = dbDesc->layout;
+  const Layout dyl = dyDesc->layout, dbl = dbDesc->layout;
   if (dbl.nb != dyl.nb || dbl.dims[1] != dyl.dims[1] || dbl.type != dyl.type) return kBad;
   for (int d = 0; d < dbl.nb; ++d)
     if (d != 1 && dbl.dims[d] != 1) return kBad;
   RequireTensor(dyl, dy, "cudnnConvolutionBackwardBias dy");
   RequireTensor(dbl, db, "cudnnConvolutionBackwardBias db");
-  if (!ForceReference() && PackedFloat(dyl) && PackedFloat(dbl) && Disjoint(dyl, dy, dbl, db)) {
-    FastBackwardBias(dyl, dy, db, ReadScalar(alpha, dbl.type), ReadScalar(beta, dbl.type));
-    return kOk;
-  }
-  const std::vector<double> dyv = Gather(dyl, dy);
-  const Index K = dyl.dims[1];
-  const Index S = Count(dyl) / (dyl.dims[0] * K);
-  std::vector<double> dbv(static_cast<size_t>(K), 0.0);
-  for (Index i = 0; i < static_cast<Index>(dyv.size()); ++i) dbv[(i / S) % K] += dyv[i];
-  Blend(dbl, db, dbv, ReadScalar(alpha, dbl.type), ReadScalar(beta, dbl.type));
-  return kOk;
+  const double a = ReadScalar(alpha, dbl.type), b = ReadScalar(beta, dbl.type);
+  return Execute(handle, "cudnnConvolutionBackwardBias", [=] {
+    if (!ForceReference() && PackedFloat(dyl) && PackedFloat(dbl) && Disjoint(dyl, dy, dbl, db)) {
+      FastBackwardBias(dyl, dy, db, a, b);
+      return;
+    }
+    const std::vector<double> dyv = Gather(dyl, dy);
+    const Index K = dyl.dims[1];
+    const Index S = Count(dyl) / (dyl.dims[0] * K);
+    std::vector<double> dbv(static_cast<size_t>(K), 0.0);
+    for (Index i = 0; i < static_cast<Index>(dyv.size()); ++i) dbv[(i / S) % K] += dyv[i];
+    Blend(dbl, db, dbv, a, b);
+  });
 }
 
 // C = alpha * A + beta * C; every dim of A equals C's or is 1 (broadcast).
@@ -1709,33 +1753,34 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void* alpha,
                              const cudnnTensorDescriptor_t cDesc, void* C) {
   if (!AllNonNull({handle, alpha, A, beta, C})) return kBad;
   if (cudnnStatus_t s = FirstError({CheckTensor(aDesc), CheckTensor(cDesc)}); s != kOk) return s;
-  const Layout& al = aDesc->layout;
-  const Layout& cl = cDesc->layout;
+  const Layout al = aDesc->layout, cl = cDesc->layout;
   if (al.nb != cl.nb || al.type != cl.type) return kBad;
   for (int d = 0; d < cl.nb; ++d)
     if (al.dims[d] != cl.dims[d] && al.dims[d] != 1) return kBad;
   RequireTensor(al, A, "cudnnAddTensor A");
   RequireTensor(cl, C, "cudnnAddTensor C");
-  Index mid = 0, inner = 0;
-  if (!ForceReference() && PackedFloat(al) && PackedFloat(cl) && Disjoint(al, A, cl, C) &&
-      BroadcastShape(al, cl, &mid, &inner)) {
-    FastAddTensor(cl, A, C, mid, inner, ReadScalar(alpha, cl.type), ReadScalar(beta, cl.type));
-    return kOk;
-  }
-  const std::vector<double> av = Gather(al, A);
-  std::vector<double> cv(static_cast<size_t>(Count(cl)));
-  for (Index i = 0; i < static_cast<Index>(cv.size()); ++i) {
-    Index rest = i, ai = 0, a_stride = 1;
-    for (int d = cl.nb - 1; d >= 0; --d) {  // broadcast index into packed A
-      const Index coord = rest % cl.dims[d];
-      rest /= cl.dims[d];
-      if (al.dims[d] != 1) ai += coord * a_stride;
-      a_stride *= al.dims[d];
+  const double a = ReadScalar(alpha, cl.type), b = ReadScalar(beta, cl.type);
+  return Execute(handle, "cudnnAddTensor", [=] {
+    Index mid = 0, inner = 0;
+    if (!ForceReference() && PackedFloat(al) && PackedFloat(cl) && Disjoint(al, A, cl, C) &&
+        BroadcastShape(al, cl, &mid, &inner)) {
+      FastAddTensor(cl, A, C, mid, inner, a, b);
+      return;
     }
-    cv[i] = av[ai];
-  }
-  Blend(cl, C, cv, ReadScalar(alpha, cl.type), ReadScalar(beta, cl.type));
-  return kOk;
+    const std::vector<double> av = Gather(al, A);
+    std::vector<double> cv(static_cast<size_t>(Count(cl)));
+    for (Index i = 0; i < static_cast<Index>(cv.size()); ++i) {
+      Index rest = i, ai = 0, a_stride = 1;
+      for (int d = cl.nb - 1; d >= 0; --d) {  // broadcast index into packed A
+        const Index coord = rest % cl.dims[d];
+        rest /= cl.dims[d];
+        if (al.dims[d] != 1) ai += coord * a_stride;
+        a_stride *= al.dims[d];
+      }
+      cv[i] = av[ai];
+    }
+    Blend(cl, C, cv, a, b);
+  });
 }
 
 // ---- Pooling ------------------------------------------------------------------
@@ -1804,27 +1849,27 @@ cudnnStatus_t cudnnPoolingForward(cudnnHandle_t handle, const cudnnPoolingDescri
   if (!NonOverlapping(yDesc->layout)) return kBad;
   RequireTensor(xDesc->layout, x, "cudnnPoolingForward x");
   RequireTensor(yDesc->layout, y, "cudnnPoolingForward y");
-  const cudnnPoolingStruct& p = *poolingDesc;
-  const std::vector<double> xv = Gather(xDesc->layout, x);
-  std::vector<double> yv(static_cast<size_t>(Count(yDesc->layout)), 0.0);
-  const int W = xDesc->layout.dims[3];
-  ForEachPoolOutput(p, xDesc->layout, yDesc->layout,
-                    [&](Index o, Index base, Window wh, Window ww) {
-                      if (IsMaxMode(p.mode)) {
-                        const Index best = ArgMax(xv, base, W, wh, ww, p.nan);
-                        yv[o] = best < 0 ? 0.0 : xv[best];
-                        return;
-                      }
-                      double sum = 0.0;
-                      for (int h = wh.begin; h < wh.end; ++h)
-                        for (int w = ww.begin; w < ww.end; ++w)
-                          sum += xv[base + static_cast<Index>(h) * W + w];
-                      const double div = PoolDivisor(p, wh, ww);
-                      yv[o] = div > 0.0 ? sum / div : 0.0;
-                    });
-  const cudnnDataType_t t = yDesc->layout.type;
-  Blend(yDesc->layout, y, yv, ReadScalar(alpha, t), ReadScalar(beta, t));
-  return kOk;
+  const cudnnPoolingStruct p = *poolingDesc;
+  const Layout xl = xDesc->layout, yl = yDesc->layout;
+  const double a = ReadScalar(alpha, yl.type), b = ReadScalar(beta, yl.type);
+  return Execute(handle, "cudnnPoolingForward", [=] {
+    const std::vector<double> xv = Gather(xl, x);
+    std::vector<double> yv(static_cast<size_t>(Count(yl)), 0.0);
+    const int W = xl.dims[3];
+    ForEachPoolOutput(p, xl, yl, [&](Index o, Index base, Window wh, Window ww) {
+      if (IsMaxMode(p.mode)) {
+        const Index best = ArgMax(xv, base, W, wh, ww, p.nan);
+        yv[o] = best < 0 ? 0.0 : xv[best];
+        return;
+      }
+      double sum = 0.0;
+      for (int h = wh.begin; h < wh.end; ++h)
+        for (int w = ww.begin; w < ww.end; ++w) sum += xv[base + static_cast<Index>(h) * W + w];
+      const double div = PoolDivisor(p, wh, ww);
+      yv[o] = div > 0.0 ? sum / div : 0.0;
+    });
+    Blend(yl, y, yv, a, b);
+  });
 }
 
 // MAX: dy goes to the first maximum of x in the window (row-major scan, same
@@ -1846,27 +1891,28 @@ cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t handle, const cudnnPoolingDescr
   RequireTensor(dyDesc->layout, dy, "cudnnPoolingBackward dy");
   RequireTensor(xDesc->layout, x, "cudnnPoolingBackward x");
   RequireTensor(dxDesc->layout, dx, "cudnnPoolingBackward dx");
-  const cudnnPoolingStruct& p = *poolingDesc;
-  const std::vector<double> xv = Gather(xDesc->layout, x);
-  const std::vector<double> dyv = Gather(dyDesc->layout, dy);
-  std::vector<double> dxv(xv.size(), 0.0);
-  const int W = xDesc->layout.dims[3];
-  ForEachPoolOutput(p, xDesc->layout, yDesc->layout,
-                    [&](Index o, Index base, Window wh, Window ww) {
-                      if (IsMaxMode(p.mode)) {
-                        const Index best = ArgMax(xv, base, W, wh, ww, p.nan);
-                        if (best >= 0) dxv[best] += dyv[o];
-                        return;
-                      }
-                      const double div = PoolDivisor(p, wh, ww);
-                      if (div <= 0.0) return;
-                      for (int h = wh.begin; h < wh.end; ++h)
-                        for (int w = ww.begin; w < ww.end; ++w)
-                          dxv[base + static_cast<Index>(h) * W + w] += dyv[o] / div;
-                    });
-  const cudnnDataType_t t = dxDesc->layout.type;
-  Blend(dxDesc->layout, dx, dxv, ReadScalar(alpha, t), ReadScalar(beta, t));
-  return kOk;
+  const cudnnPoolingStruct p = *poolingDesc;
+  const Layout xl = xDesc->layout, yl = yDesc->layout, dyl = dyDesc->layout, dxl = dxDesc->layout;
+  const double a = ReadScalar(alpha, dxl.type), b = ReadScalar(beta, dxl.type);
+  return Execute(handle, "cudnnPoolingBackward", [=] {
+    const std::vector<double> xv = Gather(xl, x);
+    const std::vector<double> dyv = Gather(dyl, dy);
+    std::vector<double> dxv(xv.size(), 0.0);
+    const int W = xl.dims[3];
+    ForEachPoolOutput(p, xl, yl, [&](Index o, Index base, Window wh, Window ww) {
+      if (IsMaxMode(p.mode)) {
+        const Index best = ArgMax(xv, base, W, wh, ww, p.nan);
+        if (best >= 0) dxv[best] += dyv[o];
+        return;
+      }
+      const double div = PoolDivisor(p, wh, ww);
+      if (div <= 0.0) return;
+      for (int h = wh.begin; h < wh.end; ++h)
+        for (int w = ww.begin; w < ww.end; ++w)
+          dxv[base + static_cast<Index>(h) * W + w] += dyv[o] / div;
+    });
+    Blend(dxl, dx, dxv, a, b);
+  });
 }
 
 // ---- Activation -----------------------------------------------------------------
@@ -1909,11 +1955,14 @@ cudnnStatus_t cudnnActivationForward(cudnnHandle_t handle,
   if (!NonOverlapping(yDesc->layout)) return kBad;
   RequireTensor(xDesc->layout, x, "cudnnActivationForward x");
   RequireTensor(yDesc->layout, y, "cudnnActivationForward y");
-  std::vector<double> v = Gather(xDesc->layout, x);
-  for (double& e : v) e = ActForward(*activationDesc, e);
-  const cudnnDataType_t t = yDesc->layout.type;
-  Blend(yDesc->layout, y, v, ReadScalar(alpha, t), ReadScalar(beta, t));
-  return kOk;
+  const cudnnActivationStruct act = *activationDesc;
+  const Layout xl = xDesc->layout, yl = yDesc->layout;
+  const double a = ReadScalar(alpha, yl.type), b = ReadScalar(beta, yl.type);
+  return Execute(handle, "cudnnActivationForward", [=] {
+    std::vector<double> v = Gather(xl, x);
+    for (double& e : v) e = ActForward(act, e);
+    Blend(yl, y, v, a, b);
+  });
 }
 
 // dx = alpha * dy * f'(x) + beta * dx
@@ -1935,15 +1984,17 @@ cudnnStatus_t cudnnActivationBackward(cudnnHandle_t handle,
   RequireTensor(dyDesc->layout, dy, "cudnnActivationBackward dy");
   RequireTensor(xDesc->layout, x, "cudnnActivationBackward x");
   RequireTensor(dxDesc->layout, dx, "cudnnActivationBackward dx");
-  const std::vector<double> yv = Gather(yDesc->layout, y);
-  const std::vector<double> dyv = Gather(dyDesc->layout, dy);
-  const std::vector<double> xv = Gather(xDesc->layout, x);
-  std::vector<double> dxv(xv.size());
-  for (size_t i = 0; i < dxv.size(); ++i)
-    dxv[i] = ActBackward(*activationDesc, yv[i], dyv[i], xv[i]);
-  const cudnnDataType_t t = dxDesc->layout.type;
-  Blend(dxDesc->layout, dx, dxv, ReadScalar(alpha, t), ReadScalar(beta, t));
-  return kOk;
+  const cudnnActivationStruct act = *activationDesc;
+  const Layout yl = yDesc->layout, dyl = dyDesc->layout, xl = xDesc->layout, dxl = dxDesc->layout;
+  const double a = ReadScalar(alpha, dxl.type), b = ReadScalar(beta, dxl.type);
+  return Execute(handle, "cudnnActivationBackward", [=] {
+    const std::vector<double> yv = Gather(yl, y);
+    const std::vector<double> dyv = Gather(dyl, dy);
+    const std::vector<double> xv = Gather(xl, x);
+    std::vector<double> dxv(xv.size());
+    for (size_t i = 0; i < dxv.size(); ++i) dxv[i] = ActBackward(act, yv[i], dyv[i], xv[i]);
+    Blend(dxl, dx, dxv, a, b);
+  });
 }
 
 // ---- LRN --------------------------------------------------------------------------
@@ -1983,16 +2034,18 @@ cudnnStatus_t cudnnLRNCrossChannelForward(cudnnHandle_t handle, cudnnLRNDescript
   RequireTensor(xDesc->layout, x, "cudnnLRNCrossChannelForward x");
   RequireTensor(yDesc->layout, y, "cudnnLRNCrossChannelForward y");
   const LrnParams p = MakeLrnParams(*normDesc, xDesc->layout.type);
-  Index N, S;
-  int C;
-  LrnShape(xDesc->layout, &N, &C, &S);
-  const std::vector<double> xv = Gather(xDesc->layout, x);
-  const std::vector<double> d = LrnDenominators(p, xv, N, C, S);
-  std::vector<double> yv(xv.size());
-  for (size_t i = 0; i < yv.size(); ++i) yv[i] = xv[i] * std::pow(d[i], -p.beta);
-  const cudnnDataType_t t = yDesc->layout.type;
-  Blend(yDesc->layout, y, yv, ReadScalar(alpha, t), ReadScalar(beta, t));
-  return kOk;
+  const Layout xl = xDesc->layout, yl = yDesc->layout;
+  const double a = ReadScalar(alpha, yl.type), b = ReadScalar(beta, yl.type);
+  return Execute(handle, "cudnnLRNCrossChannelForward", [=] {
+    Index N, S;
+    int C;
+    LrnShape(xl, &N, &C, &S);
+    const std::vector<double> xv = Gather(xl, x);
+    const std::vector<double> d = LrnDenominators(p, xv, N, C, S);
+    std::vector<double> yv(xv.size());
+    for (size_t i = 0; i < yv.size(); ++i) yv[i] = xv[i] * std::pow(d[i], -p.beta);
+    Blend(yl, y, yv, a, b);
+  });
 }
 
 // dx = alpha * dLRN/dx^T dy + beta * dx; recomputed from x (y is only checked).
@@ -2015,14 +2068,15 @@ cudnnStatus_t cudnnLRNCrossChannelBackward(cudnnHandle_t handle, cudnnLRNDescrip
   RequireTensor(xDesc->layout, x, "cudnnLRNCrossChannelBackward x");
   RequireTensor(dxDesc->layout, dx, "cudnnLRNCrossChannelBackward dx");
   const LrnParams p = MakeLrnParams(*normDesc, xDesc->layout.type);
-  Index N, S;
-  int C;
-  LrnShape(xDesc->layout, &N, &C, &S);
-  const std::vector<double> dxv =
-      LrnGradient(p, Gather(xDesc->layout, x), Gather(dyDesc->layout, dy), N, C, S);
-  const cudnnDataType_t t = dxDesc->layout.type;
-  Blend(dxDesc->layout, dx, dxv, ReadScalar(alpha, t), ReadScalar(beta, t));
-  return kOk;
+  const Layout xl = xDesc->layout, dyl = dyDesc->layout, dxl = dxDesc->layout;
+  const double a = ReadScalar(alpha, dxl.type), b = ReadScalar(beta, dxl.type);
+  return Execute(handle, "cudnnLRNCrossChannelBackward", [=] {
+    Index N, S;
+    int C;
+    LrnShape(xl, &N, &C, &S);
+    const std::vector<double> dxv = LrnGradient(p, Gather(xl, x), Gather(dyl, dy), N, C, S);
+    Blend(dxl, dx, dxv, a, b);
+  });
 }
 
 // ---- Softmax --------------------------------------------------------------------
@@ -2037,15 +2091,17 @@ cudnnStatus_t cudnnSoftmaxForward(cudnnHandle_t handle, cudnnSoftmaxAlgorithm_t 
   if (!NonOverlapping(yDesc->layout)) return kBad;
   RequireTensor(xDesc->layout, x, "cudnnSoftmaxForward x");
   RequireTensor(yDesc->layout, y, "cudnnSoftmaxForward y");
-  const std::vector<double> xv = Gather(xDesc->layout, x);
-  std::vector<double> yv(xv.size());
-  const SoftmaxShape sh = SoftmaxGroups(xDesc->layout, mode);
-  ForEachSoftmaxGroup(sh, [&](Index first, Index step) {
-    SoftmaxGroup(algo, xDesc->layout.type != CUDNN_DATA_DOUBLE, xv, &yv, first, step, sh.len);
+  const Layout xl = xDesc->layout, yl = yDesc->layout;
+  const double a = ReadScalar(alpha, yl.type), b = ReadScalar(beta, yl.type);
+  return Execute(handle, "cudnnSoftmaxForward", [=] {
+    const std::vector<double> xv = Gather(xl, x);
+    std::vector<double> yv(xv.size());
+    const SoftmaxShape sh = SoftmaxGroups(xl, mode);
+    ForEachSoftmaxGroup(sh, [&](Index first, Index step) {
+      SoftmaxGroup(algo, xl.type != CUDNN_DATA_DOUBLE, xv, &yv, first, step, sh.len);
+    });
+    Blend(yl, y, yv, a, b);
   });
-  const cudnnDataType_t t = yDesc->layout.type;
-  Blend(yDesc->layout, y, yv, ReadScalar(alpha, t), ReadScalar(beta, t));
-  return kOk;
 }
 
 cudnnStatus_t cudnnSoftmaxBackward(cudnnHandle_t handle, cudnnSoftmaxAlgorithm_t algo,
@@ -2062,16 +2118,18 @@ cudnnStatus_t cudnnSoftmaxBackward(cudnnHandle_t handle, cudnnSoftmaxAlgorithm_t
   RequireTensor(yDesc->layout, y, "cudnnSoftmaxBackward y");
   RequireTensor(dyDesc->layout, dy, "cudnnSoftmaxBackward dy");
   RequireTensor(dxDesc->layout, dx, "cudnnSoftmaxBackward dx");
-  const std::vector<double> yv = Gather(yDesc->layout, y);
-  const std::vector<double> dyv = Gather(dyDesc->layout, dy);
-  std::vector<double> dxv(yv.size());
-  const SoftmaxShape sh = SoftmaxGroups(yDesc->layout, mode);
-  ForEachSoftmaxGroup(sh, [&](Index first, Index step) {
-    SoftmaxGroupBackward(algo, yv, dyv, &dxv, first, step, sh.len);
+  const Layout yl = yDesc->layout, dyl = dyDesc->layout, dxl = dxDesc->layout;
+  const double a = ReadScalar(alpha, dxl.type), b = ReadScalar(beta, dxl.type);
+  return Execute(handle, "cudnnSoftmaxBackward", [=] {
+    const std::vector<double> yv = Gather(yl, y);
+    const std::vector<double> dyv = Gather(dyl, dy);
+    std::vector<double> dxv(yv.size());
+    const SoftmaxShape sh = SoftmaxGroups(yl, mode);
+    ForEachSoftmaxGroup(sh, [&](Index first, Index step) {
+      SoftmaxGroupBackward(algo, yv, dyv, &dxv, first, step, sh.len);
+    });
+    Blend(dxl, dx, dxv, a, b);
   });
-  const cudnnDataType_t t = dxDesc->layout.type;
-  Blend(dxDesc->layout, dx, dxv, ReadScalar(alpha, t), ReadScalar(beta, t));
-  return kOk;
 }
 
 }  // extern "C"

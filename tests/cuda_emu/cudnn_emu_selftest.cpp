@@ -91,6 +91,16 @@ DeviceScope::DeviceScope(const char* what) : what_(what) {
   ++g_scopes;
 }
 DeviceScope::~DeviceScope() {}
+// No streams here, so nothing is ever captured.
+CaptureOutcome RecordIfCapturing(cudaStream_t, const std::function<void()>&, const char*) {
+  return CaptureOutcome::kNotCapturing;
+}
+bool RefuseIfCapturing(cudaStream_t, const char*) {
+  return false;
+}
+bool RefuseUnsafeCall(const char*) {
+  return false;
+}
 }  // namespace crema_emu
 
 namespace {
