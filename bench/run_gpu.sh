@@ -29,7 +29,9 @@
 # per run), TORCH_ARGS (extra pytorch_gpu_peer.py arguments, e.g. --channels-last), ALGOS
 # (all: crema may use every cuDNN algorithm, FFT, Winograd and non-deterministic ones, as
 # PyTorch's cudnn.benchmark does; default: crema's default choice, deterministic and, in fp32,
-# no FFT/Winograd, so that its GPU results stay within 1e-4 of the CPU's).
+# no FFT/Winograd, so that its GPU results stay within 1e-4 of the CPU's), NO_GRAPH_MODES
+# (fp32: crema's two tasks once more in these modes with CREMA_CUDA_GRAPHS=0, reported as
+# the time with CUDA graphs over the time without; empty: no such runs).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start_s=$(date +%s)
@@ -44,6 +46,7 @@ for arg in "$@"; do
 done
 
 MODES=${MODES:-fp32 tf32 fp16 bf16}
+NO_GRAPH_MODES=${NO_GRAPH_MODES-fp32}
 ITERS=${ITERS:-2000}
 RESNET_ITERS=${RESNET_ITERS:-50}
 TORCH_RESNET_ITERS=${TORCH_RESNET_ITERS:-100}
@@ -157,23 +160,26 @@ run() {  # name command...: run, stdout to $work/name.out, stderr to $work/name.
   return 0
 }
 
-crema_vgg() {  # mode
-  local m=$1
+crema_vgg() {  # mode [tag env...]: a tag names a second run with extra environment
+  local m=$1 tag=${2:-}
+  local extra=("${@:3}")
   local math
   math=$(math_of "$m") || exit 2
   with_precision "$vgg_net" "$work/vgg_$m.prototxt" "$math"
   sed -e "s|^net:.*|net: \"$work/vgg_$m.prototxt\"|" -e "s|^max_iter:.*|max_iter: $ITERS|" \
     -e "s|^display:.*|display: $display|" "$vgg_solver" >"$work/solver_$m.prototxt"
-  run "crema_vgg_$m" "$crema" train --solver "$work/solver_$m.prototxt" "${gpu_flag[@]}"
+  run "crema_vgg${tag}_$m" env "${extra[@]}" "$crema" train --solver "$work/solver_$m.prototxt" \
+    "${gpu_flag[@]}"
 }
-crema_resnet() {  # mode
-  local m=$1
+crema_resnet() {  # mode [tag env...]
+  local m=$1 tag=${2:-}
+  local extra=("${@:3}")
   local math
   math=$(math_of "$m") || exit 2
   with_precision "$resnet_net" "$work/resnet_$m.prototxt" "$math"
   # GLOG_v=1: the log (stderr) names each convolution's cuDNN algorithms and each 1x1
   # convolution's timed route (cuBLAS GEMMs or cuDNN), which the report counts.
-  run "crema_resnet_$m" env GLOG_v=1 "$crema" time --model "$work/resnet_$m.prototxt" \
+  run "crema_resnet${tag}_$m" env "${extra[@]}" GLOG_v=1 "$crema" time --model "$work/resnet_$m.prototxt" \
     "${gpu_flag[@]}" --phase TEST --iterations "$RESNET_ITERS"
 }
 torch_vgg() {  # mode
@@ -205,6 +211,11 @@ for m in $MODES; do
   fi
   i=$((i + 1))
 done
+for m in $NO_GRAPH_MODES; do  # crema again without CUDA graphs: what they bring
+  math_of "$m" >/dev/null || exit 2
+  crema_vgg "$m" _nograph CREMA_CUDA_GRAPHS=0
+  crema_resnet "$m" _nograph CREMA_CUDA_GRAPHS=0
+done
 if [[ $dry_run == 1 ]]; then
   trap - EXIT
   echo "# dry run: nothing ran; the generated nets and solvers are kept in $work"
@@ -215,7 +226,7 @@ fi
 git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 git_dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (+ local changes)" || true)
 elapsed=$(($(date +%s) - start_s))
-export MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
+export MODES NO_GRAPH_MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
 python3 - "$work" >"$work/report.md" <<'EOF'
 import json, os, re, sys
 work = sys.argv[1]
@@ -237,9 +248,9 @@ def status(name):
     return (int(rc[0]), float(rc[1])) if rc else (None, None)
 
 
-def crema_vgg(m):
+def crema_vgg(m, tag=""):
     """Seconds for the 10 epochs (measured, or extrapolated at the steady rate), details."""
-    name = f"crema_vgg_{m}"
+    name = f"crema_vgg{tag}_{m}"
     rc, wall = status(name)
     out, err = read(name, "out"), read(name, "err")
     t = re.search(r"Trained (\d+) iterations in ([\d.]+) s(?: \(([\d.]+) ms/iter\))?", out)
@@ -258,11 +269,25 @@ def crema_vgg(m):
         steady = measured / n
     total = measured + (target - n) * steady if n < target else measured
     return total, (f"{n} iterations in {measured:.2f} s, steady {steady * 1e3:.3f} ms/iter"
-                   + (f" over {len(steady_lines)} display intervals" if steady_lines else ""))
+                   + (f" over {len(steady_lines)} display intervals" if steady_lines else "")
+                   + graph_note(err))
 
 
-def crema_resnet(m):
-    name = f"crema_resnet_{m}"
+def graph_note(text):
+    """src/net_graph.cpp's summary line ("CUDA graphs: forward N of M layers in S segment(s),
+    backward ...; C captured, L launches, F failed captures"), shortened; the last one wins."""
+    g = re.findall(r"CUDA graphs: forward (\d+) of (\d+) layers in (\d+) segment\(s\), backward "
+                   r"(\d+) layers in (\d+) segment\(s\); (\d+) captured, (\d+) launches, "
+                   r"(\d+) failed captures", text)
+    if not g:
+        return ""
+    fl, n, fs, bl, bs, cap, launches, failed = g[-1]
+    return (f"; CUDA graphs: forward {fl}/{n} layers in {fs}, backward {bl} layers in {bs}, "
+            f"{cap} captured, {launches} launches, {failed} failed")
+
+
+def crema_resnet(m, tag=""):
+    name = f"crema_resnet{tag}_{m}"
     rc, wall = status(name)
     out = read(name, "out")
     # The end-to-end figure (no event between layers) when this crema prints it.
@@ -283,6 +308,7 @@ def crema_resnet(m):
     if fused:
         route_note += (f"; epilogues: {fused.count('fused')} shapes inside cuDNN's fused call, "
                        f"{fused.count('apart')} as a pass of their own (timed)")
+    route_note += graph_note(out)
     return med * images / batch / 1e3, (f"forward median {med:.3f} ms/batch (mean {mean:.3f}), "
                                         f"{env['RESNET_ITERS']} batches"
                                         + ("" if w else ", events between layers") + route_note)
@@ -329,6 +355,15 @@ for m in modes:
     meta = meta or j
     rows.append((res_label, m, fmt(c), fmt(t), ratio(c, t)))
     details.append(f"- ResNet-50 {m}: crema {cd}; PyTorch {td}")
+
+for m in env.get("NO_GRAPH_MODES", "").split():
+    notes = []
+    for label, run_task in (("VGG-CIFAR", crema_vgg), ("ResNet-50", crema_resnet)):
+        with_graphs, _ = run_task(m)
+        without, _ = run_task(m, "_nograph")
+        notes.append(f"{label} {fmt(without)} s (with graphs / without: "
+                     f"{ratio(with_graphs, without)})")
+    details.append(f"- crema {m} without CUDA graphs (CREMA_CUDA_GRAPHS=0): " + "; ".join(notes))
 
 print("Details (crema's VGG time is `crema train`'s, its first iterations included; "
       "PyTorch's likewise includes its warm-up):")

@@ -52,6 +52,10 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   bool HasGpuImplementation() const override {
     return true;
   }
+  // Capturable into a CUDA graph (audited: see Layer::GraphSafeForward).
+  bool GraphSafeForward() const override {
+    return true;
+  }
   // Whether the last GPU forward ran as GEMMs (1x1; see convolution.cu).
   bool runs_gemm_1x1() const {
     return use_gemm_;

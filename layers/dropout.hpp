@@ -37,6 +37,10 @@ class DropoutLayer : public NeuronLayer {
   bool HasGpuImplementation() const override {
     return true;
   }
+  // TRAIN draws a new mask seed on the host every pass: not replayable.
+  bool GraphSafeForward() const override {
+    return phase() != Phase::TRAIN;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;

@@ -33,6 +33,10 @@ class LogLayer : public NeuronLayer {
   bool HasGpuImplementation() const override {
     return true;
   }
+  // Capturable into a CUDA graph (audited: see Layer::GraphSafeForward).
+  bool GraphSafeForward() const override {
+    return true;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;

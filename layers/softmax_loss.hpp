@@ -53,6 +53,10 @@ class SoftmaxWithLossLayer : public LossLayer {
   bool HasGpuImplementation() const override {
     return true;
   }
+  // The forward reads its loss and label check back; the backward is plain device work.
+  bool GraphSafeBackward() const override {
+    return true;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;

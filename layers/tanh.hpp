@@ -23,6 +23,10 @@ class TanHLayer : public NeuronLayer {
   bool HasGpuImplementation() const override {
     return true;
   }
+  // Capturable into a CUDA graph (audited: see Layer::GraphSafeForward).
+  bool GraphSafeForward() const override {
+    return true;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;

@@ -12,6 +12,7 @@
 #include "src/cuda_util.hpp"
 #endif
 #include "src/inference_fusion.hpp"
+#include "src/net_graph.hpp"
 
 namespace crema {
 
@@ -419,9 +420,38 @@ std::vector<std::pair<int, int>> Net::fused_chains() const {
 }
 
 const std::vector<Blob*>& Net::Forward(float* loss) {
-  const float total = num_layers() > 0 ? ForwardFromTo(0, num_layers() - 1) : 0.f;
+  float total = 0;
+#ifdef CREMA_WITH_CUDA
+  if (UseGraphs())
+    total = graphs()->Forward();
+  else
+#endif
+    total = num_layers() > 0 ? ForwardFromTo(0, num_layers() - 1) : 0.f;
   if (loss) *loss = total;
   return net_output_blobs_;
+}
+
+bool Net::UseGraphs() const {
+#ifdef CREMA_WITH_CUDA
+  return cuda_graphs_ && num_layers() > 0 && Context::mode() == Mode::GPU && !debug_info_ &&
+         CudaGraphsEnabled();
+#else
+  return false;
+#endif
+}
+
+NetGraphs* Net::graphs() {
+#ifdef CREMA_WITH_CUDA
+  if (!graphs_) graphs_ = std::make_shared<NetGraphs>(this);
+#endif
+  return graphs_.get();
+}
+
+std::string Net::graph_summary() const {
+#ifdef CREMA_WITH_CUDA
+  if (graphs_) return graphs_->Describe();
+#endif
+  return "";
 }
 
 void Net::BackwardFromTo(int start, int end) {
@@ -436,6 +466,12 @@ void Net::BackwardFromTo(int start, int end) {
 }
 
 void Net::Backward() {
+#ifdef CREMA_WITH_CUDA
+  if (UseGraphs() && after_backward_.empty()) {
+    graphs()->Backward();
+    return;
+  }
+#endif
   if (num_layers() > 0) BackwardFromTo(num_layers() - 1, 0);
   if (!debug_info_) return;
   double asum_data = 0, asum_diff = 0, sumsq_data = 0, sumsq_diff = 0;

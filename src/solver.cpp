@@ -401,6 +401,7 @@ void Solver::Solve(const std::string& resume_file) {
     LOG(INFO) << "Iteration " << iter_ << ", loss = " << smoothed_loss_;
   }
   if (p.test_interval() > 0 && iter_ % p.test_interval() == 0) TestAll();
+  if (!net_->graph_summary().empty()) LOG(INFO) << "Train net: " << net_->graph_summary();
   LOG(INFO) << "Optimization Done.";
 }
 

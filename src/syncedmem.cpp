@@ -90,6 +90,14 @@ void SyncedMemory::to_gpu() {
 #endif
 }
 
+void SyncedMemory::refresh_device() {
+  if (head_ == Head::AT_CPU && gpu_ptr_) to_gpu();
+}
+
+void SyncedMemory::mark_device_newer() {
+  if (gpu_ptr_ && head_ == Head::SYNCED) head_ = Head::AT_GPU;
+}
+
 const void* SyncedMemory::cpu_data() {
   to_cpu();
   return cpu_ptr_;

@@ -82,6 +82,13 @@ class Layer {
   virtual void SeekBatch(int64_t index) {}
   // Whether Forward_gpu/Backward_gpu are real implementations.
   virtual bool HasGpuImplementation() const { return false; }
+  // Whether Forward_gpu (Backward_gpu) may be captured once into a CUDA graph and replayed
+  // (src/net_graph.hpp): as long as the shapes and the blobs' memory stay the same, it queues
+  // the same device work every time on crema's stream, waits for nothing, reads nothing back
+  // to the host and takes no host value that changes from pass to pass (a random seed, a
+  // counter). Layer types opt in after that audit; the default is false.
+  virtual bool GraphSafeForward() const { return false; }
+  virtual bool GraphSafeBackward() const { return GraphSafeForward(); }
   // The net's mixed-precision state (set by Net before SetUp; FP32 when never set). Only
   // Convolution and InnerProduct (TF32, FP16, BF16) and Deconvolution (TF32) act on it.
   void set_mixed_precision(std::shared_ptr<MixedPrecision> mixed) { mixed_ = std::move(mixed); }

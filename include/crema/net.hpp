@@ -18,6 +18,7 @@
 namespace crema {
 
 struct FusedChain;  // src/inference_fusion.hpp
+class NetGraphs;    // src/net_graph.hpp
 
 class Net {
  public:
@@ -31,6 +32,9 @@ class Net {
   Net& operator=(const Net&) = delete;
 
   // Runs every layer forward; returns the output blobs. `loss` receives the weighted loss.
+  // On the GPU, Forward and Backward replay runs of layers as CUDA graphs once their shapes
+  // settle (src/net_graph.hpp; CREMA_CUDA_GRAPHS=0 turns that off); the partial passes
+  // below always run layer by layer.
   const std::vector<Blob*>& Forward(float* loss = nullptr);
   float ForwardFromTo(int start, int end);
   float ForwardFrom(int start) { return ForwardFromTo(start, num_layers() - 1); }
@@ -120,6 +124,13 @@ class Net {
   std::shared_ptr<Layer> layer_by_name(const std::string& name) const;  // nullptr if absent
 
   void set_debug_info(bool value) { debug_info_ = value; }
+  bool debug_info() const { return debug_info_; }
+  // What the CUDA graphs of Forward/Backward cover and did so far (empty before the first
+  // GPU pass with graphs, and in builds without CUDA).
+  std::string graph_summary() const;
+  // Allows (the default, unless CREMA_CUDA_GRAPHS=0) or forbids those graphs for this net.
+  void set_cuda_graphs(bool allowed) { cuda_graphs_ = allowed; }
+  const NetGraphs* cuda_graphs() const { return graphs_.get(); }
 
   // Hooks for data-parallel training: called after layer i's backward (gradients of its
   // parameters are final then).
@@ -183,6 +194,11 @@ class Net {
   bool debug_info_ = false;
   std::vector<std::function<void(int)>> after_backward_;
   std::vector<std::shared_ptr<const FusedChain>> fused_at_;  // per layer; set at chain starts
+  // The CUDA graphs of Forward/Backward, made on the first GPU pass that may use them.
+  bool UseGraphs() const;
+  NetGraphs* graphs();
+  std::shared_ptr<NetGraphs> graphs_;
+  bool cuda_graphs_ = true;
 };
 
 // Inserts Split layers so that every blob consumed by several layers is produced once and

@@ -36,6 +36,14 @@ class SyncedMemory {
 
   Head head() const { return head_; }
   size_t size() const { return size_; }
+  // The device buffer, or null when none is allocated yet; no copy, no state change.
+  const void* gpu_ptr() const { return gpu_ptr_; }
+
+  // For work queued without these accessors (a replayed CUDA graph, src/net_graph.hpp):
+  // copies the host's newer contents to the existing device buffer (nothing else), and
+  // records that the device now holds the newest contents.
+  void refresh_device();
+  void mark_device_newer();
 
   // Starts an asynchronous host→device copy on `stream` (a cudaStream_t). GPU builds only.
   void async_gpu_push(void* stream);
