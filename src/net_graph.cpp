@@ -149,16 +149,19 @@ void NetGraphs::Plan() {
   while (i >= 0) {
     const int first = i;
     const bool safe = backward_safe(i);
-    int runs = 0;
+    int runs = 0, last_run = i;  // layers with backward in this run, and the lowest of them
     while (i >= 0 && (!net_->layer_need_backward()[i] || backward_safe(i) == safe)) {
-      if (net_->layer_need_backward()[i]) ++runs;
+      if (net_->layer_need_backward()[i]) {
+        ++runs;
+        last_run = i;
+      }
       --i;
     }
     Step step;
     step.first = first;
     step.last = i + 1;
     if (safe && runs >= 2) {
-      step.segment = make_segment(first, i + 1, false);
+      step.segment = make_segment(first, last_run, false);
       ++counts_.backward_segments;
       counts_.backward_layers += runs;
     }
