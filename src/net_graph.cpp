@@ -208,9 +208,9 @@ void NetGraphs::Backward() {
   }
 }
 
-std::vector<uint64_t> NetGraphs::Signature(const Segment& segment, bool forward) const {
-  std::vector<uint64_t> words;
-  words.reserve(segment.blobs.size() * 10 + 4);
+void NetGraphs::Signature(const Segment& segment, bool forward, std::vector<uint64_t>* out) const {
+  std::vector<uint64_t>& words = *out;
+  words.clear();
   for (const Blob* blob : segment.blobs) {
     words.push_back(blob->shape().size());
     for (int d : blob->shape()) words.push_back(static_cast<uint64_t>(d));
@@ -226,7 +226,6 @@ std::vector<uint64_t> NetGraphs::Signature(const Segment& segment, bool forward)
   std::memcpy(&scale_bits, &scale, sizeof scale_bits);
   words.push_back(scale_bits);
   words.push_back(forward ? 1 : 0);
-  return words;
 }
 
 void NetGraphs::RunSegment(Segment* segment, bool forward) {
@@ -247,8 +246,8 @@ void NetGraphs::RunSegment(Segment* segment, bool forward) {
     if (blob->data()) blob->data()->refresh_device();
     if (blob->diff()) blob->diff()->refresh_device();
   }
-  std::vector<uint64_t> signature = Signature(*segment, forward);
-  const bool same = segment->seen && signature == segment->signature;
+  Signature(*segment, forward, &signature_);
+  const bool same = segment->seen && signature_ == segment->signature;
   if (!same) segment->DropGraph();
   if (same && !segment->exec && !segment->disabled) Capture(segment, forward);
   if (same && segment->exec) {
@@ -263,7 +262,7 @@ void NetGraphs::RunSegment(Segment* segment, bool forward) {
   eager();
   // What the next pass must find: after this pass's own set-up (first-use buffers, a grown
   // cuDNN workspace, the gradient buffers a first backward pass allocates).
-  segment->signature = Signature(*segment, forward);
+  Signature(*segment, forward, &segment->signature);
   segment->seen = true;
 }
 

@@ -84,12 +84,14 @@ class NetGraphs {
   // Runs a segment by the rules above; `eager` runs its layers without a graph.
   void RunSegment(Segment* segment, bool forward);
   bool Capture(Segment* segment, bool forward);
-  std::vector<uint64_t> Signature(const Segment& segment, bool forward) const;
+  // Writes the segment's signature to *words (cleared first; its capacity is reused).
+  void Signature(const Segment& segment, bool forward, std::vector<uint64_t>* words) const;
 
   Net* net_;
   bool planned_ = false;
   std::vector<Step> forward_plan_, backward_plan_;
   Counts counts_;
+  std::vector<uint64_t> signature_;  // this pass's, before the segment runs
 };
 
 }  // namespace crema
