@@ -145,6 +145,10 @@ void CudaCopyDeviceToHostAsync(void* dst, const void* src, size_t bytes, void* s
              "cudaMemcpyAsync (device to host)");
 }
 
+void CudaStreamSynchronize() {
+  check_cuda(cudaStreamSynchronize(cuda_stream()), "cudaStreamSynchronize");
+}
+
 void gpu_axpy(int n, float alpha, const float* x, float* y) {
   check_cublas(cublasSaxpy(cublas_handle(), n, &alpha, x, 1, y, 1), "cublasSaxpy");
 }

@@ -23,6 +23,9 @@ void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes);
 // stream: a cudaStream_t, or null for crema's stream (src/cuda_stream.hpp).
 void CudaCopyHostToDeviceAsync(void* dst, const void* src, size_t bytes, void* stream);
 void CudaCopyDeviceToHostAsync(void* dst, const void* src, size_t bytes, void* stream);
+// Waits for the work the calling thread queued on crema's stream of the current device (so
+// that another thread, with a stream of its own, may use what it wrote).
+void CudaStreamSynchronize();
 
 // The shortest of `repeats` timings (ms, CUDA events on crema's stream) of the GPU
 // work `work` queues there, after one untimed run. Synchronises the device.

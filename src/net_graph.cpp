@@ -242,9 +242,9 @@ void NetGraphs::RunSegment(Segment* segment, bool forward) {
   if (forward)  // shapes follow the bottoms, as in Layer::Forward (host work only)
     for (int i = segment->first; i <= segment->last; ++i)
       net_->layers()[i]->Reshape(net_->bottom_vecs()[i], net_->top_vecs()[i]);
-  for (Blob* blob : segment->blobs) {
+  for (Blob* blob : segment->blobs) {  // what the segment reads (forward: data only)
     if (blob->data()) blob->data()->refresh_device();
-    if (blob->diff()) blob->diff()->refresh_device();
+    if (!forward && blob->diff()) blob->diff()->refresh_device();
   }
   Signature(*segment, forward, &signature_);
   const bool same = segment->seen && signature_ == segment->signature;

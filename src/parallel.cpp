@@ -236,6 +236,15 @@ std::unique_ptr<Solver> TrainDataParallel(const pb::SolverParameter& param,
   }
   enter_rank(0, devices);
   if (options.setup_root) options.setup_root(*solvers[0]);
+#ifdef CREMA_WITH_CUDA
+  // Each rank queues its GPU work on its own thread's stream, which is not ordered after this
+  // thread's: the fills and copies of building the replicas must be done before they start.
+  for (size_t r = 0; r < devices.size(); ++r) {
+    enter_rank(static_cast<int>(r), devices);
+    CudaStreamSynchronize();
+  }
+  enter_rank(0, devices);
+#endif
   std::vector<std::unique_ptr<Communicator>> comms =
       devices.empty() ? MakeThreadCommunicators(n) : MakeNcclCommunicators(devices);
   LOG(INFO) << "Data-parallel training on " << n << (devices.empty() ? " CPU solver(s)" : " GPU(s)")
