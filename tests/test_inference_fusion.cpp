@@ -376,8 +376,11 @@ TEST_F(GpuFusion, ConvolutionChainsMatchLayers) {
 
 // Every route a convolution can take applies the epilogue: cuDNN (fp32, TF32, 16-bit NHWC
 // with gathered and with tiled widening, 16-bit NCHW for 3 spatial axes) and the 1x1 GEMMs.
+// cuDNN's fused call is kept out (its own test follows): left to timing, it could replace
+// the route under test in the fused net alone, and in TF32 round differently from it.
 TEST_F(GpuFusion, ConvolutionChainsInEveryPrecisionAndRoute) {
   REQUIRE_GPU();
+  setenv("CREMA_CONV_FUSED_CUDNN", "0", 1);
   const std::vector<std::string> blobs = {"a", "b", "s"};
   for (const char* gemm : {"0", "1"}) {
     SCOPED_TRACE(std::string("CREMA_CONV_1X1_GEMM=") + gemm);
@@ -402,6 +405,7 @@ TEST_F(GpuFusion, ConvolutionChainsInEveryPrecisionAndRoute) {
   CompareFusedOutputs(
       ChainNet("TEST", "dim: 2 dim: 3 dim: 4 dim: 4 dim: 4") + "precision { math: FP16 }", 1, {"c"},
       2e-2f);
+  unsetenv("CREMA_CONV_FUSED_CUDNN");
 }
 
 // FP32 and TF32 epilogues without a residual sum may run inside cuDNN's fused convolution
@@ -421,13 +425,16 @@ TEST_F(GpuFusion, ConvolutionChainsThroughCudnnFusedCall) {
     setenv("CREMA_CONV_FUSED_CUDNN", setting, 1);
     for (const std::string& precision : {"", "precision { math: TF32 }"}) {
       const float cpu = precision.empty() ? 1e-5f : 2e-2f;
-      // cuDNN's algorithm for the fused call may differ from the plain forward's: 1e-5.
-      CompareFusedOutputs(ChainNet("TEST") + precision, 1, {"c"}, cpu, 1e-5f);
-      CompareFusedOutputs(no_relu + precision, 1, {"c"}, cpu, 1e-5f);
-      CompareFusedOutputs(relu_no_bias + precision, 1, {"c"}, cpu, 1e-5f);
+      // cuDNN's algorithm for the fused call may differ from the plain forward's: 1e-5. In
+      // TF32 the fused call convolves with W scaled by the epilogue's factor, and rounding
+      // that product to TF32 differs from rounding W (about 1e-3): TF32's own tolerance.
+      const float fused = precision.empty() ? 1e-5f : cpu;
+      CompareFusedOutputs(ChainNet("TEST") + precision, 1, {"c"}, cpu, fused);
+      CompareFusedOutputs(no_relu + precision, 1, {"c"}, cpu, fused);
+      CompareFusedOutputs(relu_no_bias + precision, 1, {"c"}, cpu, fused);
       // The residual chain's convolution applies its epilogue apart (cuDNN cannot also write x).
       CompareFusedOutputs(ResidualNet("TEST", "dim: 2 dim: 4 dim: 6 dim: 6", 8, "", "", precision),
-                          2, {"a", "b", "s"}, cpu, 1e-5f);
+                          2, {"a", "b", "s"}, cpu, fused);
     }
   }
   // Which route ran: forced on, the chain's convolution used the fused call; off, it did not.

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tests/cuda_emu/emu_memory.hpp"
+#include "tests/cuda_emu/emu_numeric.hpp"
 
 namespace {
 
@@ -42,18 +43,6 @@ size_t VectorBytes(int n, int inc, size_t size) {
 // Bytes spanned by a column-major rows x cols matrix with leading dimension ld.
 size_t MatrixBytes(int rows, int cols, int ld, size_t size) {
   return rows <= 0 || cols <= 0 ? 0 : (static_cast<size_t>(cols - 1) * ld + rows) * size;
-}
-
-// fp32 rounded to TF32 (8-bit exponent, 10-bit mantissa), nearest even.
-float RoundToTf32(float v) {
-  uint32_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  if ((bits & 0x7f800000u) != 0x7f800000u) {
-    const uint32_t lsb = (bits >> 13) & 1u;
-    bits = (bits + 0x0fffu + lsb) & ~0x1fffu;
-  }
-  std::memcpy(&v, &bits, sizeof v);
-  return v;
 }
 
 // Reads element i of a matrix stored in `type`.
@@ -198,7 +187,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t ta, cublasO
       std::vector<float> out(count);
       for (size_t i = 0; i < count; ++i) {
         const float v = Load(p, i, type);
-        out[i] = tf32 ? RoundToTf32(v) : v;
+        out[i] = tf32 ? crema_emu::RoundToTf32(v) : v;
       }
       return out;
     };

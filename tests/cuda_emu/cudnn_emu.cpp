@@ -26,6 +26,8 @@
 // float and take the same fast path (UseWidenedConv).  Setting the
 // environment variable CREMA_EMU_CUDNN_REFERENCE=1 (any value but "" or "0";
 // read on every call) forces the double reference path everywhere.
+// FLOAT convolutions whose math type permits TF32 (all but CUDNN_FMA_MATH) read their
+// operands rounded to TF32, as tensor cores do (see "TF32" below).
 //
 // cudnnConvolutionBiasActivationForward computes the convolution as
 // cudnnConvolutionForward does (same paths) into a packed buffer, then adds
@@ -48,6 +50,7 @@
 #include <vector>
 
 #include "tests/cuda_emu/emu_memory.hpp"
+#include "tests/cuda_emu/emu_numeric.hpp"
 
 // ---------------------------------------------------------------------------
 // Opaque descriptor types (the header only forward-declares them).
@@ -328,6 +331,9 @@ struct ConvGeom {
   int in[kMaxSpatial] = {}, out[kMaxSpatial] = {}, ker[kMaxSpatial] = {};
   int pad[kMaxSpatial] = {}, stride[kMaxSpatial] = {}, dil[kMaxSpatial] = {};
   bool flip = false;
+  // FLOAT operands under a math type that permits TF32 (every one but CUDNN_FMA_MATH): the
+  // tensor cores read them rounded to TF32, so the emulator rounds them too (see TF32 below).
+  bool tf32 = false;
 };
 
 Index Volume(const int* d, int nsp) {
@@ -375,6 +381,7 @@ cudnnStatus_t MakeConvGeom(cudnnTensorDescriptor_t xd, cudnnFilterDescriptor_t w
   g->groups = cd->groups;
   g->nsp = cd->nsp;
   g->flip = cd->mode == CUDNN_CONVOLUTION;
+  g->tf32 = x.type == CUDNN_DATA_FLOAT && cd->math != CUDNN_FMA_MATH;
   for (int i = 0; i < cd->nsp; ++i) {
     g->in[i] = x.dims[i + 2];
     g->out[i] = y.dims[i + 2];
@@ -532,16 +539,32 @@ bool UseWidenedConv(const ConvGeom& g, const Layout& ld, const Layout& la, const
   return half && la.type == ld.type && lb.type == ld.type && dense(ld) && dense(la) && dense(lb);
 }
 
-std::vector<float> WidenToFloat(const Layout& l, const void* p) {
-  const std::vector<double> wide = Gather(l, p);
+// TF32: cuDNN 9 documents that for FLOAT convolutions CUDNN_DEFAULT_MATH (like the tensor-op
+// math types) lets it use TF32 tensor cores on GPUs that have them, which read both operands
+// rounded to a 10-bit mantissa and accumulate in fp32; only CUDNN_FMA_MATH keeps full fp32.
+// A real GPU's result then lies anywhere between the two, depending on the algorithm; the
+// emulator takes the rounded end, so a test's tolerance for TF32 covers every algorithm.
+// Such passes gather and round both sources (in packed logical order, any strides) and run
+// the float fast path on the copies, or the double reference on the rounded values.
+bool UseTf32Conv(const ConvGeom& g) {
+  return g.tf32 && g.nsp >= 2 && g.nsp <= 3 && !ForceReference();
+}
+
+void RoundAllToTf32(std::vector<double>* values) {
+  for (double& v : *values) v = crema_emu::RoundToTf32(static_cast<float>(v));
+}
+
+std::vector<float> WidenToFloat(const Layout& l, const void* p, bool tf32 = false) {
+  std::vector<double> wide = Gather(l, p);
+  if (tf32) RoundAllToTf32(&wide);
   return std::vector<float>(wide.begin(), wide.end());
 }
 
 // fast(a, b, out) runs a float fast-path function with alpha 1 and beta 0.
 template <typename FastFn>
 void WidenedConv(const Layout& ld, void* dst, const Layout& la, const void* a, const Layout& lb,
-                 const void* b, double alpha, double beta, FastFn fast) {
-  const std::vector<float> af = WidenToFloat(la, a), bf = WidenToFloat(lb, b);
+                 const void* b, double alpha, double beta, bool tf32, FastFn fast) {
+  const std::vector<float> af = WidenToFloat(la, a, tf32), bf = WidenToFloat(lb, b, tf32);
   std::vector<float> out(static_cast<size_t>(Count(ld)));
   fast(af.data(), bf.data(), out.data());
   Blend(ld, dst, std::vector<double>(out.begin(), out.end()), alpha, beta);
@@ -1210,17 +1233,21 @@ cudnnStatus_t DestroyObject(T* p) {
 template <typename Fast, typename Tap>
 void RunConvPass(const ConvGeom& g, const Layout& ld, void* dst, const Layout& la, const void* a,
                  const Layout& lb, const void* b, double alpha, double beta, Fast fast, Tap tap) {
-  if (UseFastConv(g, ld, dst, la, a, lb, b)) {
+  if (!g.tf32 && UseFastConv(g, ld, dst, la, a, lb, b)) {
     fast(a, b, dst, alpha, beta);
     return;
   }
-  if (UseWidenedConv(g, ld, la, lb)) {
+  if (UseWidenedConv(g, ld, la, lb) || UseTf32Conv(g)) {
     WidenedConv(
-        ld, dst, la, a, lb, b, alpha, beta,
+        ld, dst, la, a, lb, b, alpha, beta, g.tf32,
         [&fast](const float* af, const float* bf, float* out) { fast(af, bf, out, 1.0, 0.0); });
     return;
   }
-  const std::vector<double> av = Gather(la, a), bv = Gather(lb, b);
+  std::vector<double> av = Gather(la, a), bv = Gather(lb, b);
+  if (g.tf32) {
+    RoundAllToTf32(&av);
+    RoundAllToTf32(&bv);
+  }
   std::vector<double> dv(static_cast<size_t>(Count(ld)), 0.0);
   ForEachTap(g, [&](Index xi, Index wi, Index yi) { tap(av, bv, dv, xi, wi, yi); });
   Blend(ld, dst, dv, alpha, beta);

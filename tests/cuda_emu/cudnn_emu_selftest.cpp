@@ -18,6 +18,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include "tests/cuda_emu/emu_memory.hpp"
+#include "tests/cuda_emu/emu_numeric.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -286,14 +287,17 @@ double Dot(const std::vector<double>& a, const std::vector<double>& b) {
   return s;
 }
 
+// Full fp32 math (CUDNN_FMA_MATH) unless `math` says otherwise: the other math types let
+// FLOAT convolutions round their operands to TF32 (TestTf32Math).
 cudnnConvolutionDescriptor_t MakeConv(std::vector<int> pad, std::vector<int> stride,
                                       std::vector<int> dil, cudnnConvolutionMode_t mode,
-                                      int groups = 1) {
+                                      int groups = 1, cudnnMathType_t math = CUDNN_FMA_MATH) {
   cudnnConvolutionDescriptor_t c;
   OK(cudnnCreateConvolutionDescriptor(&c));
   OK(cudnnSetConvolutionNdDescriptor(c, static_cast<int>(pad.size()), pad.data(), stride.data(),
                                      dil.data(), mode, CUDNN_DATA_FLOAT));
   OK(cudnnSetConvolutionGroupCount(c, groups));
+  OK(cudnnSetConvolutionMathType(c, math));
   return c;
 }
 
@@ -569,15 +573,17 @@ cudnnStatus_t RunConvOp(const ConvSet& s, ConvOp op, float alpha, float beta) {
   }
 }
 
-// The destination after one call on the chosen path, starting from `prior`.
+// The destination after one call on the chosen path, starting from `prior` (checked to be
+// that path unless `check_path` is false: TF32 takes a path of its own).
 std::vector<double> ConvOnPath(const ConvSet& s, ConvOp op, bool reference, float alpha, float beta,
-                               const std::vector<double>& prior, const char* what) {
+                               const std::vector<double>& prior, const char* what,
+                               bool check_path = true) {
   const Tensor& d = Destination(s, op);
   Upload(d, prior);
   SelectReference(reference);
   const int before = g_scopes;
   ExpectStatus(RunConvOp(s, op, alpha, beta), CUDNN_STATUS_SUCCESS, what);
-  ExpectPath(before, !reference, what);
+  if (check_path) ExpectPath(before, !reference, what);
   SelectReference(false);
   return Download(d);
 }
@@ -646,6 +652,43 @@ void TestFastConvMatchesReference() {
   const ConvSet big = MakeConvSet({7, 1, 40, 40}, {1, 1, 23, 23},
                                   MakeConv({11, 11}, {1, 1}, {1, 1}, CUDNN_CONVOLUTION));
   CompareConvPaths(big, "fast path image chunks");
+}
+
+// FLOAT convolutions under a math type that permits TF32 (CUDNN_DEFAULT_MATH, the tensor-op
+// types) equal full-fp32 convolutions of the operands rounded to TF32, on the fast path and
+// on the reference path, for all three passes; under CUDNN_FMA_MATH nothing is rounded.
+void TestTf32Math() {
+  const std::vector<int> x_dims = {2, 3, 6, 5}, w_dims = {4, 3, 3, 3};
+  auto conv = [](cudnnMathType_t math) {
+    return MakeConv({1, 1}, {1, 1}, {1, 1}, CUDNN_CROSS_CORRELATION, 1, math);
+  };
+  ConvSet fp32 = MakeConvSet(x_dims, w_dims, conv(CUDNN_FMA_MATH));
+  ConvSet rounded = MakeConvSet(x_dims, w_dims, conv(CUDNN_FMA_MATH));
+  auto round_all = [](std::vector<double> v) {
+    for (double& e : v) e = crema_emu::RoundToTf32(static_cast<float>(e));
+    return v;
+  };
+  Upload(rounded.x, round_all(Download(fp32.x)));
+  Upload(rounded.w, round_all(Download(fp32.w)));
+  Upload(rounded.dy, round_all(Download(fp32.dy)));
+  for (cudnnMathType_t math : {CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH}) {
+    ConvSet tf32 = fp32;  // the same tensors, another descriptor
+    tf32.conv = conv(math);
+    for (ConvOp op : {ConvOp::kForward, ConvOp::kBackwardData, ConvOp::kBackwardFilter}) {
+      const std::vector<double> nan(Count(Destination(fp32, op).dims),
+                                    std::numeric_limits<double>::quiet_NaN());
+      const std::vector<double> want = ConvOnPath(rounded, op, false, 1.f, 0.f, nan, "TF32 want");
+      const std::vector<double> full = ConvOnPath(fp32, op, false, 1.f, 0.f, nan, "TF32 fp32");
+      for (bool reference : {false, true}) {
+        const std::vector<double> got =
+            ConvOnPath(tf32, op, reference, 1.f, 0.f, nan, "TF32", /*check_path=*/false);
+        NearVectors(got, want, 1e-6, reference ? "TF32 reference path" : "TF32 fast path");
+      }
+      double diff = 0.0;
+      for (size_t i = 0; i < want.size(); ++i) diff = std::max(diff, std::fabs(want[i] - full[i]));
+      Expect(diff > 1e-5, "TF32 rounding changes the result (FMA math does not round)");
+    }
+  }
 }
 
 // Non-packed (NHWC-strided) float and half tensors stay on the reference path.
@@ -1385,6 +1428,7 @@ int main(int argc, char** argv) {
   TestConvAdjoint(CUDNN_CONVOLUTION);
   TestFastConvMatchesReference();
   TestFastConvFallbacks();
+  TestTf32Math();
   TestNhwcFilterFormat();
   TestNhwcMatchesNchw();
   CompareBiasPaths();
