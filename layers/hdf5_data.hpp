@@ -77,7 +77,9 @@ class HDF5DataLayer : public Layer {
  public:
   // GPU mode: the rows are read on the host; the tops move to the device when the next layer
   // reads them (a data source has nothing to compute on the device).
-  bool HasGpuImplementation() const override { return true; }
+  bool HasGpuImplementation() const override {
+    return true;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {

@@ -55,7 +55,9 @@ class HDF5OutputLayer : public Layer {
  public:
   // GPU mode: the bottoms come back to the host to be written to the file (the layer's whole
   // job is host I/O).
-  bool HasGpuImplementation() const override { return true; }
+  bool HasGpuImplementation() const override {
+    return true;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {

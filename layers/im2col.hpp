@@ -38,7 +38,9 @@ class Im2colLayer : public Layer {
 
 #ifdef CREMA_WITH_CUDA
  public:
-  bool HasGpuImplementation() const override { return true; }
+  bool HasGpuImplementation() const override {
+    return true;
+  }
   struct Geometry;  // the shapes a GPU kernel needs (im2col.cu)
 
  protected:

@@ -92,7 +92,9 @@ class ImageDataLayer : public Layer {
  public:
   // GPU mode: decoding and transforms run on the host (producer thread); the prefetcher copies
   // each batch to the device asynchronously and the tops alias the device buffers.
-  bool HasGpuImplementation() const override { return true; }
+  bool HasGpuImplementation() const override {
+    return true;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {

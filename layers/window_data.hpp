@@ -97,7 +97,9 @@ class WindowDataLayer : public Layer {
  public:
   // GPU mode: cropping and transforms run on the host (producer thread); the prefetcher copies
   // each batch to the device asynchronously and the tops alias the device buffers.
-  bool HasGpuImplementation() const override { return true; }
+  bool HasGpuImplementation() const override {
+    return true;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override {

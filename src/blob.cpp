@@ -12,16 +12,16 @@
 namespace crema {
 
 void Blob::Reshape(const std::vector<int>& shape) {
-  CREMA_REQUIRE(shape.size() <= static_cast<size_t>(kMaxBlobAxes),
-                "blob shape " << crema::shape_string(shape) << " has more than " << kMaxBlobAxes
-                              << " axes");
+  CREMA_REQUIRE(
+      shape.size() <= static_cast<size_t>(kMaxBlobAxes),
+      "blob shape " << crema::shape_string(shape) << " has more than " << kMaxBlobAxes << " axes");
   int64_t count = 1;
   for (int d : shape) {
-    CREMA_REQUIRE(d >= 0, "blob dimensions must be non-negative, got shape "
-                              << crema::shape_string(shape));
+    CREMA_REQUIRE(d >= 0,
+                  "blob dimensions must be non-negative, got shape " << crema::shape_string(shape));
     count *= d;
-    CREMA_REQUIRE(count <= INT_MAX, "blob shape " << crema::shape_string(shape)
-                                                  << " has more than INT_MAX elements");
+    CREMA_REQUIRE(count <= INT_MAX,
+                  "blob shape " << crema::shape_string(shape) << " has more than INT_MAX elements");
   }
   shape_ = shape;
   count_ = static_cast<int>(count);
@@ -64,9 +64,10 @@ int Blob::CanonicalAxisIndex(int axis_index) const {
 }
 
 int Blob::LegacyShape(int index) const {
-  CREMA_REQUIRE(num_axes() <= 4, "the 4-D (num/channels/height/width) view needs a blob of at "
-                                 "most 4 axes, got shape "
-                                     << shape_string());
+  CREMA_REQUIRE(num_axes() <= 4,
+                "the 4-D (num/channels/height/width) view needs a blob of at "
+                "most 4 axes, got shape "
+                    << shape_string());
   if (index >= num_axes() || index < -num_axes()) return 1;
   return shape(index);
 }
@@ -120,9 +121,8 @@ float* Blob::mutable_gpu_diff() {
 
 void Blob::CopyFrom(const Blob& source, bool copy_diff, bool reshape) {
   if (source.count() != count_ || source.shape() != shape_) {
-    CREMA_REQUIRE(reshape, "cannot copy a blob of shape " << source.shape_string()
-                                                          << " into one of shape "
-                                                          << shape_string());
+    CREMA_REQUIRE(reshape, "cannot copy a blob of shape "
+                               << source.shape_string() << " into one of shape " << shape_string());
     ReshapeLike(source);
   }
   if (count_ == 0) return;
@@ -224,8 +224,7 @@ std::vector<int> proto_shape(const pb::BlobProto& proto) {
       CREMA_REQUIRE(d >= 0 && d <= INT_MAX, "blob dimension " << d << " is out of range");
       shape.push_back(static_cast<int>(d));
     }
-  } else if (proto.has_num() || proto.has_channels() || proto.has_height() ||
-             proto.has_width()) {
+  } else if (proto.has_num() || proto.has_channels() || proto.has_height() || proto.has_width()) {
     shape = {proto.num(), proto.channels(), proto.height(), proto.width()};
   }
   return shape;
@@ -234,8 +233,8 @@ std::vector<int> proto_shape(const pb::BlobProto& proto) {
 }  // namespace
 
 bool Blob::ShapeEquals(const pb::BlobProto& other) const {
-  if (!other.has_shape() && (other.has_num() || other.has_channels() || other.has_height() ||
-                             other.has_width())) {
+  if (!other.has_shape() &&
+      (other.has_num() || other.has_channels() || other.has_height() || other.has_width())) {
     // Legacy 4-D proto: compare with our shape padded to 4 axes on the left, as Caffe does.
     if (num_axes() > 4) return false;
     return LegacyShape(-4) == other.num() && LegacyShape(-3) == other.channels() &&
@@ -248,16 +247,15 @@ void Blob::FromProto(const pb::BlobProto& proto, bool reshape) {
   if (reshape) {
     Reshape(proto_shape(proto));
   } else {
-    CREMA_REQUIRE(ShapeEquals(proto), "stored blob shape "
-                                          << crema::shape_string(proto_shape(proto))
-                                          << " does not match the expected shape "
-                                          << shape_string());
+    CREMA_REQUIRE(ShapeEquals(proto),
+                  "stored blob shape " << crema::shape_string(proto_shape(proto))
+                                       << " does not match the expected shape " << shape_string());
   }
   float* data = mutable_cpu_data();
   if (proto.double_data_size() > 0) {
-    CREMA_REQUIRE(proto.double_data_size() == count_,
-                  "stored blob has " << proto.double_data_size() << " values for shape "
-                                     << shape_string());
+    CREMA_REQUIRE(proto.double_data_size() == count_, "stored blob has " << proto.double_data_size()
+                                                                         << " values for shape "
+                                                                         << shape_string());
     for (int i = 0; i < count_; ++i) data[i] = static_cast<float>(proto.double_data(i));
   } else {
     CREMA_REQUIRE(proto.data_size() == count_, "stored blob has " << proto.data_size()
@@ -270,9 +268,9 @@ void Blob::FromProto(const pb::BlobProto& proto, bool reshape) {
     float* diff = mutable_cpu_diff();
     for (int i = 0; i < count_; ++i) diff[i] = static_cast<float>(proto.double_diff(i));
   } else if (proto.diff_size() > 0) {
-    CREMA_REQUIRE(proto.diff_size() == count_, "stored blob diff has "
-                                                   << proto.diff_size() << " values for shape "
-                                                   << shape_string());
+    CREMA_REQUIRE(proto.diff_size() == count_, "stored blob diff has " << proto.diff_size()
+                                                                       << " values for shape "
+                                                                       << shape_string());
     std::memcpy(mutable_cpu_diff(), proto.diff().data(), count_ * sizeof(float));
   }
 }

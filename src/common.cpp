@@ -33,10 +33,18 @@ std::mt19937& thread_rng() {
 
 }  // namespace
 
-Mode Context::mode() { return g_mode.load(); }
-void Context::set_mode(Mode mode) { g_mode = mode; }
-int Context::device_id() { return t_device_id; }
-void Context::set_device(int device_id) { t_device_id = device_id; }
+Mode Context::mode() {
+  return g_mode.load();
+}
+void Context::set_mode(Mode mode) {
+  g_mode = mode;
+}
+int Context::device_id() {
+  return t_device_id;
+}
+void Context::set_device(int device_id) {
+  t_device_id = device_id;
+}
 
 void Context::set_random_seed(int64_t seed) {
   g_random_seed = seed;
@@ -48,8 +56,12 @@ void Context::set_random_seed(int64_t seed) {
   thread_rng().seed(static_cast<uint32_t>(splitmix64(base)));
 }
 
-int64_t Context::random_seed() { return g_random_seed.load(); }
-std::mt19937& Context::rng() { return thread_rng(); }
+int64_t Context::random_seed() {
+  return g_random_seed.load();
+}
+std::mt19937& Context::rng() {
+  return thread_rng();
+}
 
 uint64_t Context::derive_seed(uint64_t stream, uint64_t index) {
   return splitmix64(splitmix64(g_base_seed.load() ^ splitmix64(stream)) + index);
@@ -59,19 +71,39 @@ void Context::reseed(uint64_t stream, uint64_t index) {
   thread_rng().seed(static_cast<uint32_t>(derive_seed(stream, index)));
 }
 
-int Context::num_threads() { return omp_get_max_threads(); }
-void Context::set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : 1); }
+int Context::num_threads() {
+  return omp_get_max_threads();
+}
+void Context::set_num_threads(int n) {
+  omp_set_num_threads(n > 0 ? n : 1);
+}
 
-int Context::solver_count() { return g_solver_count.load(); }
-void Context::set_solver_count(int n) { g_solver_count = n; }
-int Context::solver_rank() { return t_solver_rank; }
-void Context::set_solver_rank(int r) { t_solver_rank = r; }
+int Context::solver_count() {
+  return g_solver_count.load();
+}
+void Context::set_solver_count(int n) {
+  g_solver_count = n;
+}
+int Context::solver_rank() {
+  return t_solver_rank;
+}
+void Context::set_solver_rank(int r) {
+  t_solver_rank = r;
+}
 
-bool Context::loss_readback() { return t_loss_readback; }
-void Context::set_loss_readback(bool on) { t_loss_readback = on; }
+bool Context::loss_readback() {
+  return t_loss_readback;
+}
+void Context::set_loss_readback(bool on) {
+  t_loss_readback = on;
+}
 
-bool Context::allow_cpu_fallback() { return g_allow_cpu_fallback.load(); }
-void Context::set_allow_cpu_fallback(bool allow) { g_allow_cpu_fallback = allow; }
+bool Context::allow_cpu_fallback() {
+  return g_allow_cpu_fallback.load();
+}
+void Context::set_allow_cpu_fallback(bool allow) {
+  g_allow_cpu_fallback = allow;
+}
 
 bool Context::has_gpu_support() {
 #ifdef CREMA_WITH_CUDA

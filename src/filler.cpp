@@ -13,8 +13,7 @@ namespace {
 float variance_denominator(const pb::FillerParameter& param, const Blob& blob) {
   const int count = blob.count();
   const float fan_in = blob.num_axes() > 0 && blob.shape(0) > 0 ? count / blob.shape(0) : count;
-  const float fan_out =
-      blob.num_axes() > 1 && blob.shape(1) > 0 ? count / blob.shape(1) : count;
+  const float fan_out = blob.num_axes() > 1 && blob.shape(1) > 0 ? count / blob.shape(1) : count;
   switch (param.variance_norm()) {
     case pb::FillerParameter::FAN_OUT:
       return fan_out;
@@ -33,7 +32,9 @@ void require_no_sparsity(const pb::FillerParameter& param) {
 class ConstantFiller : public Filler {
  public:
   explicit ConstantFiller(const pb::FillerParameter& p) : param_(p) { require_no_sparsity(p); }
-  void Fill(Blob* blob) override { cpu_set(blob->count(), param_.value(), blob->mutable_cpu_data()); }
+  void Fill(Blob* blob) override {
+    cpu_set(blob->count(), param_.value(), blob->mutable_cpu_data());
+  }
 
  private:
   pb::FillerParameter param_;
@@ -43,8 +44,8 @@ class UniformFiller : public Filler {
  public:
   explicit UniformFiller(const pb::FillerParameter& p) : param_(p) {
     require_no_sparsity(p);
-    CREMA_REQUIRE(p.min() <= p.max(), "uniform filler needs min <= max, got min "
-                                          << p.min() << " max " << p.max());
+    CREMA_REQUIRE(p.min() <= p.max(),
+                  "uniform filler needs min <= max, got min " << p.min() << " max " << p.max());
   }
   void Fill(Blob* blob) override {
     cpu_rng_uniform(blob->count(), param_.min(), param_.max(), blob->mutable_cpu_data());
@@ -69,8 +70,9 @@ class GaussianFiller : public Filler {
       CREMA_REQUIRE(blob->num_axes() >= 1, "sparse gaussian filler needs a blob with axes");
       const int num_outputs = blob->shape(0);
       const float keep = static_cast<float>(param_.sparse()) / num_outputs;
-      CREMA_REQUIRE(keep <= 1.f, "sparse gaussian filler: sparse " << param_.sparse()
-                                     << " exceeds the number of outputs " << num_outputs);
+      CREMA_REQUIRE(keep <= 1.f, "sparse gaussian filler: sparse "
+                                     << param_.sparse() << " exceeds the number of outputs "
+                                     << num_outputs);
       mask_.resize(count);
       cpu_rng_bernoulli(count, keep, mask_.data());
       for (int i = 0; i < count; ++i) data[i] *= mask_[i];
@@ -132,9 +134,9 @@ class BilinearFiller : public Filler {
  public:
   explicit BilinearFiller(const pb::FillerParameter& p) { require_no_sparsity(p); }
   void Fill(Blob* blob) override {
-    CREMA_REQUIRE(blob->num_axes() == 4 && blob->shape(2) == blob->shape(3),
-                  "bilinear filler needs a 4-D blob with square kernels, got "
-                      << blob->shape_string());
+    CREMA_REQUIRE(
+        blob->num_axes() == 4 && blob->shape(2) == blob->shape(3),
+        "bilinear filler needs a 4-D blob with square kernels, got " << blob->shape_string());
     float* data = blob->mutable_cpu_data();
     const int width = blob->shape(3), height = blob->shape(2);
     const int f = (width + 1) / 2;

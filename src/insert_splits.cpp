@@ -50,10 +50,10 @@ void InsertSplits(const pb::NetParameter& param, pb::NetParameter* param_split) 
     const pb::LayerParameter& layer = param.layer(i);
     for (int j = 0; j < layer.bottom_size(); ++j) {
       auto it = last_producer.find(layer.bottom(j));
-      CREMA_REQUIRE(it != last_producer.end(),
-                    "Layer '" << layer.name() << "' (" << layer.type() << "): unknown bottom blob '"
-                              << layer.bottom(j) << "' (bottom index " << j
-                              << "): no earlier layer produces it");
+      CREMA_REQUIRE(it != last_producer.end(), "Layer '" << layer.name() << "' (" << layer.type()
+                                                         << "): unknown bottom blob '"
+                                                         << layer.bottom(j) << "' (bottom index "
+                                                         << j << "): no earlier layer produces it");
       source_of_bottom[{i, j}] = it->second;
       ++consumers[it->second];
     }
@@ -72,8 +72,8 @@ void InsertSplits(const pb::NetParameter& param, pb::NetParameter* param_split) 
       const TopIndex source = source_of_bottom[{i, j}];
       if (consumers[source] <= 1) continue;
       const std::string& producer = param.layer(source.first).name();
-      layer->set_bottom(j, split_blob_name(producer, layer->bottom(j), source.second,
-                                           next_copy[source]++));
+      layer->set_bottom(
+          j, split_blob_name(producer, layer->bottom(j), source.second, next_copy[source]++));
     }
     for (int j = 0; j < layer->top_size(); ++j) {
       const TopIndex top{i, j};

@@ -18,7 +18,9 @@ void LayerRegistry::Add(const std::string& type, LayerCreator creator) {
   registry()[type] = std::move(creator);
 }
 
-bool LayerRegistry::Has(const std::string& type) { return registry().count(type) > 0; }
+bool LayerRegistry::Has(const std::string& type) {
+  return registry().count(type) > 0;
+}
 
 std::vector<std::string> LayerRegistry::TypeList() {
   std::vector<std::string> types;

@@ -21,23 +21,29 @@ void elementwise(int n, const Op& op) {
   });
 }
 
-CBLAS_TRANSPOSE to_cblas(Trans t) { return t == Trans::No ? CblasNoTrans : CblasTrans; }
+CBLAS_TRANSPOSE to_cblas(Trans t) {
+  return t == Trans::No ? CblasNoTrans : CblasTrans;
+}
 
 }  // namespace
 
-int omp_threads_in_team() { return omp_get_num_threads(); }
-int omp_thread_id() { return omp_get_thread_num(); }
+int omp_threads_in_team() {
+  return omp_get_num_threads();
+}
+int omp_thread_id() {
+  return omp_get_thread_num();
+}
 
 void cpu_gemm(Trans trans_a, Trans trans_b, int M, int N, int K, float alpha, const float* A,
               const float* B, float beta, float* C) {
   const int lda = trans_a == Trans::No ? K : M;
   const int ldb = trans_b == Trans::No ? N : K;
-  cblas_sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), M, N, K, alpha, A, lda, B,
-              ldb, beta, C, N);
+  cblas_sgemm(CblasRowMajor, to_cblas(trans_a), to_cblas(trans_b), M, N, K, alpha, A, lda, B, ldb,
+              beta, C, N);
 }
 
-void cpu_gemv(Trans trans_a, int M, int N, float alpha, const float* A, const float* x,
-              float beta, float* y) {
+void cpu_gemv(Trans trans_a, int M, int N, float alpha, const float* A, const float* x, float beta,
+              float* y) {
   cblas_sgemv(CblasRowMajor, to_cblas(trans_a), M, N, alpha, A, N, x, 1, beta, y, 1);
 }
 
@@ -159,8 +165,12 @@ static void bernoulli(int n, float p, Int* r) {
   for (int i = 0; i < n; ++i) r[i] = dist(gen) ? 1 : 0;
 }
 
-void cpu_rng_bernoulli(int n, float p, int* r) { bernoulli(n, p, r); }
-void cpu_rng_bernoulli(int n, float p, unsigned int* r) { bernoulli(n, p, r); }
+void cpu_rng_bernoulli(int n, float p, int* r) {
+  bernoulli(n, p, r);
+}
+void cpu_rng_bernoulli(int n, float p, unsigned int* r) {
+  bernoulli(n, p, r);
+}
 
 int rng_int(int n) {
   CHECK_GT(n, 0);

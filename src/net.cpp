@@ -16,7 +16,9 @@
 
 namespace crema {
 
-Net::Net(const pb::NetParameter& param) { Init(param); }
+Net::Net(const pb::NetParameter& param) {
+  Init(param);
+}
 
 Net::Net(const std::string& prototxt_path, Phase phase, int level,
          const std::vector<std::string>& stages) {
@@ -52,9 +54,9 @@ void Net::FilterNet(const pb::NetParameter& param, pb::NetParameter* filtered) {
   filtered->CopyFrom(param);
   filtered->clear_layer();
   for (const auto& layer : param.layer()) {
-    CREMA_REQUIRE(layer.include_size() == 0 || layer.exclude_size() == 0,
-                  "Layer '" << layer.name()
-                            << "': give either include rules or exclude rules, not both");
+    CREMA_REQUIRE(
+        layer.include_size() == 0 || layer.exclude_size() == 0,
+        "Layer '" << layer.name() << "': give either include rules or exclude rules, not both");
     bool included = layer.include_size() == 0;
     for (const auto& rule : layer.exclude())
       if (StateMeetsRule(state, rule, layer.name())) included = false;
@@ -94,9 +96,8 @@ void Net::Init(const pb::NetParameter& in_param) {
   name_ = param.name();
   phase_ = static_cast<Phase>(param.state().phase());
   mixed_ = MakeMixedPrecision(param);
-  LOG_IF(INFO, Context::root_solver())
-      << "Initializing net '" << name_ << "' for phase "
-      << (phase_ == Phase::TRAIN ? "TRAIN" : "TEST");
+  LOG_IF(INFO, Context::root_solver()) << "Initializing net '" << name_ << "' for phase "
+                                       << (phase_ == Phase::TRAIN ? "TRAIN" : "TEST");
 
   std::set<std::string> available_blobs;
   std::map<std::string, int> blob_name_to_idx;
@@ -155,9 +156,9 @@ void Net::Init(const pb::NetParameter& in_param) {
     const pb::LayerParameter& own_param = layer.layer_param();
     const int num_param_blobs = static_cast<int>(layer.blobs().size());
     CREMA_REQUIRE(own_param.param_size() <= num_param_blobs,
-                  layer.error_prefix() << "has " << own_param.param_size()
-                                       << " param {} specs but only " << num_param_blobs
-                                       << " parameter blob(s)");
+                  layer.error_prefix()
+                      << "has " << own_param.param_size() << " param {} specs but only "
+                      << num_param_blobs << " parameter blob(s)");
     for (int p = 0; p < num_param_blobs; ++p) {
       const bool learn = p < own_param.param_size() ? own_param.param(p).lr_mult() != 0 : true;
       need_backward |= learn;
@@ -209,8 +210,7 @@ void Net::Init(const pb::NetParameter& in_param) {
         const bool allowed = layers_[layer_id]->AllowForceBackward(static_cast<int>(b));
         bottom_need_backward_[layer_id][b] = bottom_need_backward_[layer_id][b] || allowed;
         blob_need_backward_[bottom_id_vecs_[layer_id][b]] =
-            blob_need_backward_[bottom_id_vecs_[layer_id][b]] ||
-            bottom_need_backward_[layer_id][b];
+            blob_need_backward_[bottom_id_vecs_[layer_id][b]] || bottom_need_backward_[layer_id][b];
       }
       for (size_t p = 0; p < layers_[layer_id]->blobs().size(); ++p)
         layers_[layer_id]->set_param_propagate_down(static_cast<int>(p), true);
@@ -380,8 +380,8 @@ void Net::AppendParam(const pb::NetParameter& param, int layer_id, int param_id)
     if (has_params_decay_[learnable_id]) {
       CREMA_REQUIRE(spec.decay_mult() == params_weight_decay_[learnable_id],
                     "Layer '" << layer_param.name() << "': shared parameter '" << param_name
-                              << "' has decay_mult " << spec.decay_mult()
-                              << " but its owner has " << params_weight_decay_[learnable_id]);
+                              << "' has decay_mult " << spec.decay_mult() << " but its owner has "
+                              << params_weight_decay_[learnable_id]);
     } else {
       has_params_decay_[learnable_id] = true;
       params_weight_decay_[learnable_id] = spec.decay_mult();
@@ -577,8 +577,8 @@ void Net::CopyTrainedLayersFrom(const pb::NetParameter& param) {
         Blob stored;
         stored.FromProto(source.blobs(j), true);
         CREMA_THROW("Layer '" << source.name() << "': cannot copy parameter " << j
-                              << ": shape mismatch (weights " << stored.shape_string()
-                              << ", net " << target_blobs[j]->shape_string()
+                              << ": shape mismatch (weights " << stored.shape_string() << ", net "
+                              << target_blobs[j]->shape_string()
                               << "). To learn this layer's parameters from scratch instead of "
                                  "copying them, rename the layer.");
       }
@@ -609,14 +609,18 @@ void Net::ToProto(pb::NetParameter* param, bool write_diff) const {
   for (const auto& layer : layers_) layer->ToProto(param->add_layer(), write_diff);
 }
 
-bool Net::has_blob(const std::string& name) const { return blob_names_index_.count(name) > 0; }
+bool Net::has_blob(const std::string& name) const {
+  return blob_names_index_.count(name) > 0;
+}
 
 std::shared_ptr<Blob> Net::blob_by_name(const std::string& name) const {
   auto it = blob_names_index_.find(name);
   return it == blob_names_index_.end() ? nullptr : blobs_[it->second];
 }
 
-bool Net::has_layer(const std::string& name) const { return layer_names_index_.count(name) > 0; }
+bool Net::has_layer(const std::string& name) const {
+  return layer_names_index_.count(name) > 0;
+}
 
 std::shared_ptr<Layer> Net::layer_by_name(const std::string& name) const {
   auto it = layer_names_index_.find(name);

@@ -128,7 +128,7 @@ struct CompareOptions {
 // bottoms, parameters and top gradients, and compares tops, bottom gradients and parameter
 // gradients.
 inline void CompareCpuGpu(const std::string& text, const std::vector<std::vector<int>>& shapes,
-                   const std::vector<Fill>& fills, const CompareOptions& options = {}) {
+                          const std::vector<Fill>& fills, const CompareOptions& options = {}) {
   struct Run {
     std::shared_ptr<Layer> layer;
     std::vector<std::unique_ptr<Blob>> bottoms, tops;
@@ -194,8 +194,8 @@ inline void CompareCpuGpu(const std::string& text, const std::vector<std::vector
 
 // The numerical gradient check with the layer running on the GPU.
 inline void GradientCheckGpu(const std::string& text, const std::vector<std::vector<int>>& shapes,
-                      const std::vector<Fill>& fills, testing::GradientCheckOptions options = {},
-                      int num_tops = 1) {
+                             const std::vector<Fill>& fills,
+                             testing::GradientCheckOptions options = {}, int num_tops = 1) {
   std::shared_ptr<Layer> layer = MakeLayer(text);
   EXPECT_TRUE(layer->HasGpuImplementation()) << layer->type();
   std::vector<std::unique_ptr<Blob>> bottoms, tops;

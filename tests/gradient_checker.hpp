@@ -27,7 +27,7 @@ struct GradientCheckOptions {
   float step = 1e-2f;
   float threshold = 1e-3f;
   float kink = 0.f;
-  float kink_range = -1.f;  // < 0: no kink handling
+  float kink_range = -1.f;            // < 0: no kink handling
   std::vector<int> bottoms_to_check;  // empty: every bottom
   bool check_params = true;
   // Checks at most this many elements per blob (spread evenly); 0: all of them.
@@ -51,8 +51,7 @@ class GradientChecker {
     top_weights_.assign(top.size(), {});
     for (size_t t = 0; t < top.size(); ++t) {
       top_weights_[t].resize(top[t]->count());
-      if (top[t]->count() > 0)
-        cpu_rng_gaussian(top[t]->count(), 0.f, 1.f, top_weights_[t].data());
+      if (top[t]->count() > 0) cpu_rng_gaussian(top[t]->count(), 0.f, 1.f, top_weights_[t].data());
     }
 
     // Analytic gradients.
@@ -90,8 +89,7 @@ class GradientChecker {
       for (int j = 0; j < count; j += stride) {
         float* x = blob->mutable_cpu_data() + j;
         const float original = *x;
-        if (options_.kink_range >= 0 &&
-            std::fabs(original - options_.kink) <= options_.kink_range)
+        if (options_.kink_range >= 0 && std::fabs(original - options_.kink) <= options_.kink_range)
           continue;
         *x = original + options_.step;
         const double plus = Objective(layer, bottom, top);
@@ -104,8 +102,7 @@ class GradientChecker {
         const double computed = analytic[c][j];
         const double scale = std::max({1.0, std::fabs(computed), std::fabs(numeric)});
         EXPECT_NEAR(computed, numeric, options_.threshold * scale)
-            << layer->type() << " " << labels[c] << " element " << j << " (x = " << original
-            << ")";
+            << layer->type() << " " << labels[c] << " element " << j << " (x = " << original << ")";
       }
     }
   }

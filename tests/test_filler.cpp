@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <google/protobuf/text_format.h>
+#include <cmath>
 
 #include "crema.pb.h"
 #include "crema/filler.hpp"

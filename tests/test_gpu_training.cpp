@@ -92,9 +92,11 @@ TEST_F(GpuLayers, DataLayerGpuBatchesEqualCpu) {
   REQUIRE_GPU();
   testing::TempDir dir;
   WriteBars(dir.path() + "/db", 50, 3);
-  const std::string text = "name: 'd' type: 'Data' top: 'data' top: 'label' phase: TRAIN "
-                           "transform_param { scale: 0.00390625 mirror: true crop_size: 24 } "
-                           "data_param { source: '" + dir.path() + "/db' batch_size: 8 prefetch: 3 }";
+  const std::string text =
+      "name: 'd' type: 'Data' top: 'data' top: 'label' phase: TRAIN "
+      "transform_param { scale: 0.00390625 mirror: true crop_size: 24 } "
+      "data_param { source: '" +
+      dir.path() + "/db' batch_size: 8 prefetch: 3 }";
   std::vector<std::vector<float>> batches[2];
   for (int k = 0; k < 2; ++k) {
     Context::set_mode(k == 0 ? Mode::CPU : Mode::GPU);

@@ -12,8 +12,8 @@ namespace tools {
 namespace {
 
 void require_two(const std::vector<std::string>& args, const char* command) {
-  CREMA_REQUIRE(args.size() == 2, "usage: crema " << command << " INPUT OUTPUT (got "
-                                                  << args.size() << " argument(s))");
+  CREMA_REQUIRE(args.size() == 2, "usage: crema " << command << " INPUT OUTPUT (got " << args.size()
+                                                  << " argument(s))");
 }
 
 int UpgradeNetText(const std::vector<std::string>& args) {
@@ -22,8 +22,8 @@ int UpgradeNetText(const std::vector<std::string>& args) {
   ReadProtoFromTextFile(args[0], &net);
   const bool changed = UpgradeNetAsNeeded(args[0], &net);
   WriteProtoToTextFile(net, args[1]);
-  std::cout << (changed ? "Upgraded " : "Already current; copied ") << args[0] << " -> "
-            << args[1] << "\n";
+  std::cout << (changed ? "Upgraded " : "Already current; copied ") << args[0] << " -> " << args[1]
+            << "\n";
   return 0;
 }
 
@@ -33,8 +33,8 @@ int UpgradeNetBinary(const std::vector<std::string>& args) {
   ReadProtoFromBinaryFile(args[0], &net);
   const bool changed = UpgradeNetAsNeeded(args[0], &net);
   WriteProtoToBinaryFile(net, args[1]);
-  std::cout << (changed ? "Upgraded " : "Already current; copied ") << args[0] << " -> "
-            << args[1] << "\n";
+  std::cout << (changed ? "Upgraded " : "Already current; copied ") << args[0] << " -> " << args[1]
+            << "\n";
   return 0;
 }
 
@@ -44,17 +44,15 @@ int UpgradeSolverText(const std::vector<std::string>& args) {
   ReadProtoFromTextFile(args[0], &solver);
   const bool changed = UpgradeSolverAsNeeded(args[0], &solver);
   WriteProtoToTextFile(solver, args[1]);
-  std::cout << (changed ? "Upgraded " : "Already current; copied ") << args[0] << " -> "
-            << args[1] << "\n";
+  std::cout << (changed ? "Upgraded " : "Already current; copied ") << args[0] << " -> " << args[1]
+            << "\n";
   return 0;
 }
 
 REGISTER_COMMAND("upgrade_net_proto_text", "rewrite a legacy net prototxt in the current format",
                  "crema upgrade_net_proto_text OLD.prototxt NEW.prototxt", UpgradeNetText);
-REGISTER_COMMAND("upgrade_net_proto_binary",
-                 "rewrite a legacy .caffemodel in the current format",
-                 "crema upgrade_net_proto_binary OLD.caffemodel NEW.caffemodel",
-                 UpgradeNetBinary);
+REGISTER_COMMAND("upgrade_net_proto_binary", "rewrite a legacy .caffemodel in the current format",
+                 "crema upgrade_net_proto_binary OLD.caffemodel NEW.caffemodel", UpgradeNetBinary);
 REGISTER_COMMAND("upgrade_solver_proto_text",
                  "rewrite a solver prototxt that uses the old solver_type enum",
                  "crema upgrade_solver_proto_text OLD.prototxt NEW.prototxt", UpgradeSolverText);

@@ -34,9 +34,9 @@ struct CommandRegisterer {
 #define CREMA_CONCAT_INNER(a, b) a##b
 #define CREMA_CONCAT(a, b) CREMA_CONCAT_INNER(a, b)
 // REGISTER_COMMAND("train", "train a net", "usage text", RunTrain);
-#define REGISTER_COMMAND(name, summary, usage, fn)                                        \
-  static ::crema::tools::CommandRegisterer CREMA_CONCAT(g_crema_command_, __LINE__)(      \
-      ::crema::tools::Command{name, summary, usage, fn})
+#define REGISTER_COMMAND(name, summary, usage, fn)       \
+  static ::crema::tools::CommandRegisterer CREMA_CONCAT( \
+      g_crema_command_, __LINE__)(::crema::tools::Command{name, summary, usage, fn})
 
 }  // namespace tools
 }  // namespace crema

@@ -41,15 +41,15 @@ class Error : public std::runtime_error {
 };
 
 // CREMA_THROW("layer " << name << " wants " << n << " bottoms")
-#define CREMA_THROW(message)                      \
-  do {                                            \
-    std::ostringstream crema_error_stream_;       \
-    crema_error_stream_ << message;               \
+#define CREMA_THROW(message)                         \
+  do {                                               \
+    std::ostringstream crema_error_stream_;          \
+    crema_error_stream_ << message;                  \
     throw ::crema::Error(crema_error_stream_.str()); \
   } while (0)
 
-#define CREMA_REQUIRE(condition, message) \
-  do {                                    \
+#define CREMA_REQUIRE(condition, message)   \
+  do {                                      \
     if (!(condition)) CREMA_THROW(message); \
   } while (0)
 

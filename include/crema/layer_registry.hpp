@@ -38,10 +38,10 @@ struct LayerRegisterer {
 #define REGISTER_LAYER_CREATOR(type, creator) \
   static ::crema::LayerRegisterer g_crema_layer_registerer_##type(#type, creator)
 
-#define REGISTER_LAYER_CLASS(type)                                                       \
-  REGISTER_LAYER_CREATOR(type, [](const ::crema::pb::LayerParameter& p)                  \
-                                   -> std::shared_ptr<::crema::Layer> {                  \
-                                     return std::make_shared<type##Layer>(p);            \
-                                   })
+#define REGISTER_LAYER_CLASS(type)                                                        \
+  REGISTER_LAYER_CREATOR(                                                                 \
+      type, [](const ::crema::pb::LayerParameter& p) -> std::shared_ptr<::crema::Layer> { \
+        return std::make_shared<type##Layer>(p);                                          \
+      })
 
 }  // namespace crema

@@ -16,20 +16,20 @@ enum class Trans { No, Yes };
 void cpu_gemm(Trans trans_a, Trans trans_b, int M, int N, int K, float alpha, const float* A,
               const float* B, float beta, float* C);
 // y = alpha * op(A) x + beta * y, A is M x N.
-void cpu_gemv(Trans trans_a, int M, int N, float alpha, const float* A, const float* x,
-              float beta, float* y);
+void cpu_gemv(Trans trans_a, int M, int N, float alpha, const float* A, const float* x, float beta,
+              float* y);
 
-void cpu_axpy(int n, float alpha, const float* x, float* y);                 // y += a x
-void cpu_axpby(int n, float alpha, const float* x, float beta, float* y);    // y = a x + b y
+void cpu_axpy(int n, float alpha, const float* x, float* y);               // y += a x
+void cpu_axpby(int n, float alpha, const float* x, float beta, float* y);  // y = a x + b y
 void cpu_set(size_t n, float value, float* y);
 void cpu_copy(size_t n, const float* x, float* y);
-void cpu_scal(int n, float alpha, float* x);                                 // x *= a
-void cpu_scale(int n, float alpha, const float* x, float* y);                // y = a x
-void cpu_add_scalar(int n, float alpha, float* y);                           // y += a
+void cpu_scal(int n, float alpha, float* x);                   // x *= a
+void cpu_scale(int n, float alpha, const float* x, float* y);  // y = a x
+void cpu_add_scalar(int n, float alpha, float* y);             // y += a
 float cpu_dot(int n, const float* x, const float* y);
 float cpu_strided_dot(int n, const float* x, int incx, const float* y, int incy);
-float cpu_asum(int n, const float* x);                                       // sum |x|
-float cpu_sumsq(int n, const float* x);                                      // sum x^2
+float cpu_asum(int n, const float* x);   // sum |x|
+float cpu_sumsq(int n, const float* x);  // sum x^2
 
 // Elementwise, y may alias a or b.
 void cpu_add(int n, const float* a, const float* b, float* y);

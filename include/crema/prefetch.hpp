@@ -126,8 +126,8 @@ class BatchPrefetcher {
   // GPU mode.
   bool gpu_ = false;
   int device_ = 0;
-  void* stream_ = nullptr;            // cudaStream_t of the producer's copies
-  std::vector<void*> pinned_;         // page-locked buffers behind the batches
+  void* stream_ = nullptr;     // cudaStream_t of the producer's copies
+  std::vector<void*> pinned_;  // page-locked buffers behind the batches
   void ReleaseGpuResources();
   void PushToDevice(PrefetchBatch* batch);
 };

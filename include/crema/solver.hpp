@@ -111,8 +111,7 @@ class Solver {
   };
   void add_callback(Callback* callback) { callbacks_.push_back(callback); }
   void remove_callback(Callback* callback) {
-    callbacks_.erase(std::remove(callbacks_.begin(), callbacks_.end(), callback),
-                     callbacks_.end());
+    callbacks_.erase(std::remove(callbacks_.begin(), callbacks_.end(), callback), callbacks_.end());
   }
   const std::vector<Callback*>& callbacks() const { return callbacks_; }
 

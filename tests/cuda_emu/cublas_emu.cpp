@@ -203,21 +203,23 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t ta, cublasO
 
 // batchCount GEMMs on matrices `stride` elements apart (stride 0: one shared matrix), each
 // checked and computed as cublasGemmEx does it.
-cublasStatus_t cublasGemmStridedBatchedEx(
-    cublasHandle_t handle, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-    const void* alpha, const void* A, cudaDataType_t a_type, int lda, long long stride_a,
-    const void* B, cudaDataType_t b_type, int ldb, long long stride_b, const void* beta, void* C,
-    cudaDataType_t c_type, int ldc, long long stride_c, int batch, cublasComputeType_t compute,
-    cublasGemmAlgo_t algo) {
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t handle, cublasOperation_t ta,
+                                          cublasOperation_t tb, int m, int n, int k,
+                                          const void* alpha, const void* A, cudaDataType_t a_type,
+                                          int lda, long long stride_a, const void* B,
+                                          cudaDataType_t b_type, int ldb, long long stride_b,
+                                          const void* beta, void* C, cudaDataType_t c_type, int ldc,
+                                          long long stride_c, int batch,
+                                          cublasComputeType_t compute, cublasGemmAlgo_t algo) {
   if (batch < 0 || stride_a < 0 || stride_b < 0 || stride_c < 0) return CUBLAS_STATUS_INVALID_VALUE;
   auto at = [](const void* p, cudaDataType_t type, long long offset) {
     return static_cast<const char*>(p) + offset * static_cast<long long>(TypeSize(type));
   };
   for (int i = 0; i < batch; ++i) {
-    const cublasStatus_t status = cublasGemmEx(
-        handle, ta, tb, m, n, k, alpha, at(A, a_type, i * stride_a), a_type, lda,
-        at(B, b_type, i * stride_b), b_type, ldb, beta,
-        const_cast<char*>(at(C, c_type, i * stride_c)), c_type, ldc, compute, algo);
+    const cublasStatus_t status =
+        cublasGemmEx(handle, ta, tb, m, n, k, alpha, at(A, a_type, i * stride_a), a_type, lda,
+                     at(B, b_type, i * stride_b), b_type, ldb, beta,
+                     const_cast<char*>(at(C, c_type, i * stride_c)), c_type, ldc, compute, algo);
     if (status != CUBLAS_STATUS_SUCCESS) return status;
   }
   return CUBLAS_STATUS_SUCCESS;
