@@ -9,7 +9,9 @@
 # meaning), threads run in a changing order (so races show), and device memory is readable
 # only inside device operations (so a host dereference of a device pointer faults), and work
 # queued on a stream runs only when something synchronises with it (so a host read without
-# the synchronisation CUDA requires sees stale data). It checks what the GPU code computes and
+# the synchronisation CUDA requires sees stale data). Under TF32 math, cuBLAS GEMMs and FLOAT
+# cuDNN convolutions read their operands rounded to TF32, as tensor cores do, so tolerances
+# meant for TF32 are tested at TF32's precision. It checks what the GPU code computes and
 # which memory it touches; it says nothing about speed. Two emulated devices are visible
 # (CREMA_EMU_DEVICES) so the multi-GPU tests run too. CREMA_EMU_SYNC=1 runs streams eagerly,
 # CREMA_EMU_ORDER=linear runs threads in index order, CREMA_EMU_PROTECT=0 leaves device memory
