@@ -539,9 +539,10 @@ bool UseWidenedConv(const ConvGeom& g, const Layout& ld, const Layout& la, const
   return half && la.type == ld.type && lb.type == ld.type && dense(ld) && dense(la) && dense(lb);
 }
 
-// TF32: cuDNN 9 documents that for FLOAT convolutions CUDNN_DEFAULT_MATH (like the tensor-op
-// math types) lets it use TF32 tensor cores on GPUs that have them, which read both operands
-// rounded to a 10-bit mantissa and accumulate in fp32; only CUDNN_FMA_MATH keeps full fp32.
+// TF32: since cuDNN 8, FLOAT convolutions under CUDNN_DEFAULT_MATH (like the tensor-op math
+// types) may run on TF32 tensor cores where the GPU has them, which read both operands
+// rounded to a 10-bit mantissa and accumulate in fp32; CUDNN_FMA_MATH restricts cuDNN to FMA
+// kernels, full fp32 (the switch frameworks use to turn TF32 convolutions off).
 // A real GPU's result then lies anywhere between the two, depending on the algorithm; the
 // emulator takes the rounded end, so a test's tolerance for TF32 covers every algorithm.
 // Such passes gather and round both sources (in packed logical order, any strides) and run
