@@ -19,6 +19,9 @@
 # Then:
 #  1. crema_tests --gtest_filter='*Gpu*' (every GPU test: GpuLayers, GpuMath, GpuSolver, ...).
 #     With no visible device they all skip; the script then says so and stops after them.
+#     Then the convolution tests again under each forced route (CREMA_CONV_1X1_GEMM 0/1 x
+#     CREMA_CONV_FUSED_CUDNN 0/1): left to timing, a device takes one route per shape, so the
+#     others would go untested there (skipped with NO_ROUTE_SWEEP=1; filter ROUTE_FILTER).
 #  2. `crema time --gpu 0` on bench/lenet_time.prototxt ($LENET_ITERS iterations, 200) and
 #     bench/vgg_cifar.prototxt ($VGG_ITERS, 50).
 #  3. The GPU benchmark, crema against PyTorch: bench/run_gpu.sh (skipped with NO_BENCH=1;
@@ -27,7 +30,8 @@
 # With $OUT set, the full logs are written there too (at most 8 files): gpu_check.log (the
 # summary), gpu_tests.log, timings.log, bench_report.md, bench_runs.log and build.log.
 # Knobs (environment): BUILD_DIR, CUDA_ARCH, JOBS (default nproc), LENET_ITERS, VGG_ITERS,
-# NO_BUILD=1 (use the existing build), NO_BENCH=1, GTEST_FILTER ('*Gpu*'), TESTS_TIMEOUT (420 s).
+# NO_BUILD=1 (use the existing build), NO_BENCH=1, GTEST_FILTER ('*Gpu*'), TESTS_TIMEOUT (420 s),
+# NO_ROUTE_SWEEP=1, ROUTE_FILTER.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
@@ -154,14 +158,39 @@ failed=$(grep -oE '\[  FAILED  \] [0-9]+ test' "$tests_log" | grep -oE '[0-9]+' 
 skipped=$(grep -oE '\[  SKIPPED \] [0-9]+ test' "$tests_log" | grep -oE '[0-9]+' || echo 0)
 failed_names=$(grep -E '^\[  FAILED  \] [A-Za-z]' "$tests_log" | sed 's/^\[  FAILED  \] //; s/ (.*//' | sort -u | head -20 | tr '\n' ' ')
 
+# Every convolution route on the device: the tests that run convolutions, once per forced
+# combination of the two timed route choices (layers/convolution.cu).
+route_filter=${ROUTE_FILTER:-GpuConvFused.*:GpuFusion.*:GpuLayers.Conv*:GpuLayers.Deconv*:GpuGraph.*}
+route_lines=()
+if [[ "${NO_ROUTE_SWEEP:-0}" != 1 ]] && ! grep -q 'no CUDA device: GPU test skipped' "$tests_log"; then
+  for gemm in 0 1; do
+    for fused in 0 1; do
+      log "convolution tests with CREMA_CONV_1X1_GEMM=$gemm CREMA_CONV_FUSED_CUDNN=$fused"
+      {
+        echo
+        echo "==== CREMA_CONV_1X1_GEMM=$gemm CREMA_CONV_FUSED_CUDNN=$fused ($route_filter)"
+      } >>"$tests_log"
+      CREMA_CONV_1X1_GEMM=$gemm CREMA_CONV_FUSED_CUDNN=$fused "${limit[@]}" "$tests" \
+        --gtest_filter="$route_filter" >"$work/route.log" 2>&1
+      route_rc=$?
+      cat "$work/route.log" >>"$tests_log"
+      ok=$(grep -oE '\[  PASSED  \] [0-9]+' "$work/route.log" | grep -oE '[0-9]+$' || echo 0)
+      bad=$(grep -E '^\[  FAILED  \] [A-Za-z]' "$work/route.log" | sed 's/^\[  FAILED  \] //; s/ (.*//' |
+        sort -u | tr '\n' ' ')
+      route_lines+=("GEMM=$gemm FUSED=$fused: $ok passed${bad:+, failed: $bad} (exit status $route_rc)")
+      [[ $route_rc != 0 ]] && tests_rc=$route_rc
+    done
+  done
+fi
+
 # ---- 2. timings ---------------------------------------------------------------------------
 time_net() {  # name prototxt iterations
-  local out_log="$work/time_$1.log"
+  local out_log="$work/time_$1.log"  # (the figures are both logged and tabulated: first one)
   if "$crema" time --model="$2" --gpu=0 --iterations="$3" >"$out_log" 2>&1; then
     local f b fb
-    f=$(grep -oE 'Average Forward pass: [0-9.]+' "$out_log" | grep -oE '[0-9.]+$')
-    b=$(grep -oE 'Average Backward pass: [0-9.]+' "$out_log" | grep -oE '[0-9.]+$')
-    fb=$(grep -oE 'Average Forward-Backward: [0-9.]+' "$out_log" | grep -oE '[0-9.]+$')
+    f=$(grep -oE 'Average Forward pass: [0-9.]+' "$out_log" | head -1 | grep -oE '[0-9.]+$')
+    b=$(grep -oE 'Average Backward pass: [0-9.]+' "$out_log" | head -1 | grep -oE '[0-9.]+$')
+    fb=$(grep -oE 'Average Forward-Backward: [0-9.]+' "$out_log" | head -1 | grep -oE '[0-9.]+$')
     printf '| %-10s | %10s | %10s | %12s |\n' "$1" "${f:-?}" "${b:-?}" "${fb:-?}" >>"$work/table"
   else
     tail -5 "$out_log" >&2
@@ -196,6 +225,10 @@ fi
   echo "crema: $mode ($crema)${gpu_name:+; GPU: $gpu_name}"
   echo "GPU tests: $passed passed, $failed failed, $skipped skipped (exit status $tests_rc)"
   [[ -n $failed_names ]] && echo "Failed: $failed_names"
+  if [[ ${#route_lines[@]} -gt 0 ]]; then
+    echo "Convolution tests per forced route (CREMA_CONV_1X1_GEMM, CREMA_CONV_FUSED_CUDNN):"
+    printf '  %s\n' "${route_lines[@]}"
+  fi
   if [[ -s "$work/table" ]]; then
     echo
     echo "| net        | forward ms | backward ms | fwd+bwd ms   |"
