@@ -16,8 +16,8 @@ void ReLULayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
   float* y = top[0]->mutable_cpu_data();
   const float slope = negative_slope_;
   parallel_for(bottom[0]->count(), kNeuronGrain, [=](int64_t begin, int64_t end) {
-    if (slope == 0.f) {
-      for (int64_t i = begin; i < end; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+    if (slope == 0.f) {  // NaN <= 0 is false: a NaN passes through, as in Caffe
+      for (int64_t i = begin; i < end; ++i) y[i] = x[i] <= 0.f ? 0.f : x[i];
     } else {
       for (int64_t i = begin; i < end; ++i) y[i] = x[i] > 0.f ? x[i] : slope * x[i];
     }

@@ -8,8 +8,8 @@
 namespace crema {
 namespace {
 
-// y = x > 0 ? x : slope * x over n Vecs (slope 0: exactly 0, as the CPU, even for -inf or
-// NaN). y may be x.
+// y = x > 0 ? x : slope * x over n Vecs (slope 0: exactly +0 for x <= 0, even -inf; NaN
+// stays NaN), as on the CPU. y may be x.
 template <typename Vec>
 __global__ void relu_forward(int64_t n, const Vec* x, float slope, Vec* y) {
   CUDA_KERNEL_LOOP(i, n) {

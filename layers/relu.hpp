@@ -3,6 +3,8 @@
 //   forward:  y = x            if x > 0
 //             y = slope * x    otherwise          (slope = relu_param.negative_slope, 0)
 //   backward: dx = dy * (x > 0 ? 1 : slope)
+// A NaN input gives NaN, as Caffe's ReLU does, so a diverging net still shows loss = nan.
+// With slope 0, x <= 0 gives exactly +0 (also for -0 and -inf, as cuDNN's ReLU does).
 // In place, x is no longer available; y has the same sign as x for slope >= 0, so the
 // test is made on y then (identical result).
 #pragma once

@@ -5,7 +5,7 @@
 //   t = v * scale[c] + shift[c]            (scale null: v + shift[c]; shift null: 0)
 //   no residual:  y[i] = act(t)
 //   residual:     y[i] = t,  sum[i] = act(coeff_y * t + coeff_residual * residual[i])
-//   act(u) = relu ? (u > 0 ? u : slope * u) : u
+//   act(u) = relu ? (u > 0 ? u : slope * u) : u     (NaN stays NaN: relu_of, cuda_kernel.cuh)
 // (src/inference_fusion.hpp says which layer chains become an epilogue and how scale and
 // shift are derived from their parameters). GPU builds only; every pointer is a device
 // pointer; residual and sum have y's shape.

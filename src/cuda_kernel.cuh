@@ -27,10 +27,10 @@
 
 namespace crema {
 
-// ReLU as the layer computes it: v > 0 ? v : slope * v, and exactly 0 for slope 0 (even for
-// -inf or NaN, as on the CPU).
+// ReLU as the layer computes it (layers/relu.hpp): v > 0 ? v : slope * v, exactly +0 for
+// v <= 0 and slope 0 (also -0 and -inf), and NaN for NaN (NaN <= 0 is false), as on the CPU.
 __device__ __forceinline__ float relu_of(float v, float slope) {
-  return v > 0.f ? v : slope == 0.f ? 0.f : slope * v;
+  return v <= 0.f ? (slope == 0.f ? 0.f : slope * v) : v;
 }
 
 // Whether a device array can be read as float4 (16-byte aligned).

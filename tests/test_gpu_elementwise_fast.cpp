@@ -321,11 +321,12 @@ TEST_F(GpuLayers, FastReLU) {
 }
 
 // Zeros take the negative branch (x > 0 is false); with slope 0 the output is exactly 0,
-// even for -inf, as on the CPU.
+// even for -inf, and a NaN passes through, as on the CPU.
 TEST_F(GpuLayers, FastReLUSpecialValues) {
   REQUIRE_GPU();
   const float inf = std::numeric_limits<float>::infinity();
-  const std::vector<float> values = {0.f, -0.f, -inf, inf, -1.f, 2.f, 1e-30f, -1e-30f};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> values = {0.f, -0.f, -inf, inf, -1.f, 2.f, 1e-30f, nan};
   for (int count : {8, 7}) {  // float4 and float kernels
     std::shared_ptr<Layer> layer = MakeLayer("name: 'r' type: 'ReLU' relu_param { engine: CAFFE }");
     Blob x({count}), y;
@@ -335,6 +336,10 @@ TEST_F(GpuLayers, FastReLUSpecialValues) {
     layer->Forward({&x}, {&y});
     Context::set_mode(Mode::CPU);
     for (int i = 0; i < count; ++i) {
+      if (std::isnan(values[i])) {
+        EXPECT_TRUE(std::isnan(y.cpu_data()[i])) << "NaN passes through, as on the CPU";
+        continue;
+      }
       const float want = values[i] > 0.f ? values[i] : 0.f;
       EXPECT_EQ(y.cpu_data()[i], want) << "x = " << values[i];
       EXPECT_FALSE(std::signbit(y.cpu_data()[i])) << "x = " << values[i];

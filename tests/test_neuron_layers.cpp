@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,30 @@ TEST(ReLULayer, Forward) {
   ASSERT_EQ(top.shape(), bottom.shape());
   const std::vector<float> expected = {0.f, 0.f, 0.f, 1.5f, 3.f};
   for (int i = 0; i < 5; ++i) EXPECT_FLOAT_EQ(top.cpu_data()[i], expected[i]);
+}
+
+// Caffe's ReLU lets a NaN through (so a diverging net shows loss = nan) and gives +0 for
+// x <= 0 with slope 0, -inf included; a leaky ReLU keeps -inf.
+TEST(ReLULayer, SpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (float slope : {0.f, 0.25f}) {
+    auto layer = MakeLayer(
+        "name: 'relu' type: 'ReLU' relu_param { negative_slope: " + std::to_string(slope) + " }");
+    Blob bottom(Shape{6}), top;
+    SetValues(&bottom, {nan, -inf, inf, -0.f, -1e-30f, -2.f});
+    layer->SetUp({&bottom}, {&top});
+    layer->Forward({&bottom}, {&top});
+    const float* y = top.cpu_data();
+    EXPECT_TRUE(std::isnan(y[0])) << "slope " << slope;
+    EXPECT_EQ(y[1], slope == 0.f ? 0.f : -inf) << "slope " << slope;
+    EXPECT_EQ(y[2], inf);
+    if (slope == 0.f) {
+      for (int i = 1; i < 6; i += (i == 1 ? 2 : 1)) EXPECT_FALSE(std::signbit(y[i])) << i;
+    } else {
+      EXPECT_EQ(y[5], -0.5f);
+    }
+  }
 }
 
 TEST(ReLULayer, LeakyForwardBackward) {
