@@ -84,7 +84,8 @@ TEST(ReLULayer, SpecialValues) {
     EXPECT_EQ(y[1], slope == 0.f ? 0.f : -inf) << "slope " << slope;
     EXPECT_EQ(y[2], inf);
     if (slope == 0.f) {
-      for (int i = 1; i < 6; i += (i == 1 ? 2 : 1)) EXPECT_FALSE(std::signbit(y[i])) << i;
+      for (int i = 3; i < 6; ++i) EXPECT_EQ(y[i], 0.f) << i;
+      for (int i = 1; i < 6; ++i) EXPECT_FALSE(std::signbit(y[i])) << i;  // +0, never -0
     } else {
       EXPECT_EQ(y[5], -0.5f);
     }
