@@ -58,6 +58,7 @@ void DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   } catch (const Error& e) {
     LAYER_THROW(e.what());
   }
+  TakeCaffeDataLayerSeeds(transformer_->NeedsRandom(), 0, /*prefetching=*/true);
 
   // Shapes from the first entry.
   reader_->SeekToFirst();

@@ -97,6 +97,8 @@ void ImageDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   } catch (const Error& e) {
     LAYER_THROW(e.what());
   }
+  const int own_seeds = (shuffle_ ? 1 : 0) + (param.rand_skip() > 0 ? 1 : 0);
+  TakeCaffeDataLayerSeeds(transformer_->NeedsRandom(), own_seeds, /*prefetching=*/true);
   datum_ = std::make_unique<pb::Datum>();
 
   // Shapes from the first image delivered.

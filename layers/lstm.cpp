@@ -29,6 +29,7 @@ void LSTMLayer::SetUpParams() {
     return;
   }
   for (size_t i = 0; i < shapes.size(); ++i) AddParam(shapes[i], i == 1);
+  DrawDroppedStepFills(blobs_.size() - 1, T_);  // W_hc
 }
 
 void LSTMLayer::ReshapeBuffers() {

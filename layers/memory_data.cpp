@@ -2,6 +2,7 @@
 
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
+#include "crema/prefetch.hpp"
 
 namespace crema {
 
@@ -18,6 +19,9 @@ void MemoryDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   item_size_ = static_cast<int64_t>(channels_) * height_ * width_;
   top[0]->Reshape(batch_size_, channels_, height_, width_);
   top[1]->Reshape(std::vector<int>{batch_size_});
+  const pb::TransformationParameter& transform = layer_param_->transform_param();
+  TakeCaffeDataLayerSeeds(transform.mirror() || (phase_ == Phase::TRAIN && transform.crop_size()),
+                          0, /*prefetching=*/false);
 }
 
 void MemoryDataLayer::Reset(float* data, float* labels, int n) {

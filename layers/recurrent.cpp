@@ -25,6 +25,7 @@ void RecurrentLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   static_input_ = static_cast<int>(bottom.size()) > MinBottomBlobs();
   first_state_bottom_ = static_input_ ? 3 : 2;
   D_ = x.count(2);
+  T_ = x.shape(0);
   if (static_input_) {
     LAYER_REQUIRE(
         bottom[2]->num_axes() >= 1,
@@ -120,7 +121,19 @@ void RecurrentLayer::CheckParamShapes(const std::vector<std::vector<int>>& shape
 void RecurrentLayer::AddParam(const std::vector<int>& shape, bool is_bias) {
   const pb::RecurrentParameter& p = layer_param_->recurrent_param();
   blobs_.push_back(std::make_shared<Blob>(shape));
+  param_is_bias_.push_back(is_bias);
   CreateFiller(is_bias ? p.bias_filler() : p.weight_filler())->Fill(blobs_.back().get());
+}
+
+void RecurrentLayer::DrawDroppedStepFills(size_t first_step_param, int steps) {
+  if (Context::random_seed() < 0) return;  // nothing to reproduce
+  const pb::RecurrentParameter& p = layer_param_->recurrent_param();
+  Blob dropped;
+  for (int t = 1; t < steps; ++t)
+    for (size_t i = first_step_param; i < blobs_.size(); ++i) {
+      dropped.Reshape(blobs_[i]->shape());
+      CreateFiller(param_is_bias_[i] ? p.bias_filler() : p.weight_filler())->Fill(&dropped);
+    }
 }
 
 int64_t RecurrentLayer::StepGrain() const {

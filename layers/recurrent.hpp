@@ -72,6 +72,12 @@ class RecurrentLayer : public Layer {
                         const std::vector<const char*>& names) const;
   // Appends a blob of `shape` filled by the recurrent_param weight or bias filler.
   void AddParam(const std::vector<int>& shape, bool is_bias);
+  // Caffe unrolls LSTM and RNN into a net with a layer per time step for the step weights
+  // (LSTM: W_hc; RNN: W_hh, W_ho, b_o), the T layers sharing one blob per weight: each layer
+  // runs its filler when set up and the first one's numbers are kept. With a random_seed
+  // set, this draws the other T - 1 fills of blobs_[first_step_param ..] (added last, in
+  // Caffe's order) and drops them, so that the layers after this one draw Caffe's numbers.
+  void DrawDroppedStepFills(size_t first_step_param, int steps);
 
   // out[T*N, G] = x W^T (+ 1 b^T) (+ x_static W_s^T added to every step).
   // b and w_static may be null.
@@ -130,11 +136,12 @@ class RecurrentLayer : public Layer {
 
   int num_states_;
   bool expose_hidden_;
-  int H_ = 0;         // num_output
-  int T_ = 0;         // time steps
-  int N_ = 0;         // streams
-  int D_ = 0;         // features of x per step
-  int D_static_ = 0;  // features of x_static (0 without)
+  int H_ = 0;                        // num_output
+  std::vector<bool> param_is_bias_;  // per blob added by AddParam
+  int T_ = 0;                        // time steps
+  int N_ = 0;                        // streams
+  int D_ = 0;                        // features of x per step
+  int D_static_ = 0;                 // features of x_static (0 without)
   bool static_input_ = false;
   int first_state_bottom_ = 2;  // index of h_0 among the bottoms (3 with x_static)
 

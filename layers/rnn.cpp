@@ -25,6 +25,7 @@ void RNNLayer::SetUpParams() {
     return;
   }
   for (size_t i = 0; i < shapes.size(); ++i) AddParam(shapes[i], bias[i]);
+  DrawDroppedStepFills(blobs_.size() - 3, T_);  // W_hh, W_ho, b_o
 }
 
 void RNNLayer::ReshapeBuffers() {

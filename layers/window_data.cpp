@@ -174,6 +174,8 @@ void WindowDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   seed_stream_ =
       StableHash("WindowData|" + name() + "|" + std::to_string(static_cast<int>(phase_)) + "|" +
                  std::to_string(rank) + "|" + source);
+  TakeCaffeDataLayerSeeds(mirror_ || (phase_ == Phase::TRAIN && crop_size_ > 0),
+                          mirror_ || crop_size_ > 0 ? 1 : 0, /*prefetching=*/true);
   prefetcher_.Init(
       static_cast<int>(data_param.prefetch()), shape, {batch_size_},
       [this](PrefetchBatch* batch, int64_t index) { return LoadBatch(batch, index); },

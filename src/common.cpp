@@ -48,10 +48,15 @@ void Context::set_device(int device_id) {
 
 void Context::set_random_seed(int64_t seed) {
   g_random_seed = seed;
-  uint64_t base = seed >= 0
-                      ? static_cast<uint64_t>(seed)
-                      : static_cast<uint64_t>(
-                            std::chrono::high_resolution_clock::now().time_since_epoch().count());
+  if (seed >= 0) {
+    g_base_seed = static_cast<uint64_t>(seed);
+    // As Caffe: a Mersenne Twister seeded with the seed's low 32 bits, so the draws made
+    // while nets are set up (fillers) are Caffe's numbers (see cpu_rng_uniform).
+    thread_rng().seed(static_cast<uint32_t>(seed));
+    return;
+  }
+  const uint64_t base =
+      static_cast<uint64_t>(std::chrono::high_resolution_clock::now().time_since_epoch().count());
   g_base_seed = base;
   thread_rng().seed(static_cast<uint32_t>(splitmix64(base)));
 }

@@ -94,10 +94,11 @@ class PositiveUnitballFiller : public Filler {
     cpu_rng_uniform(count, 0.f, 1.f, data);
     const int num = blob->num_axes() > 0 ? blob->shape(0) : 1;
     const int dim = num > 0 ? count / num : 0;
+    // A float sum in index order and a float division, as Caffe's: the same weights.
     for (int i = 0; i < num; ++i) {
-      double sum = 0;
+      float sum = 0.f;
       for (int j = 0; j < dim; ++j) sum += data[i * dim + j];
-      for (int j = 0; j < dim; ++j) data[i * dim + j] = static_cast<float>(data[i * dim + j] / sum);
+      for (int j = 0; j < dim; ++j) data[i * dim + j] /= sum;
     }
   }
 };

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 
 namespace crema {
@@ -138,15 +139,31 @@ void cpu_sign(int n, const float* a, float* y) {
   elementwise(n, [=](int64_t i) { y[i] = static_cast<float>((0.f < a[i]) - (a[i] < 0.f)); });
 }
 
+namespace {
+
+// One uniform draw as Caffe's caffe_rng_uniform(a, b) makes it (boost's uniform_real over a
+// 32-bit engine), to the bit: with b+ the float after b and u one raw 32-bit output,
+//   x = float(u) / 2^32 * (b+ - a) + a        (each operation in float)
+// drawn again while rounding gives x >= b+. So x lies in the closed interval [a, b]. A
+// range wider than the largest float is halved, drawn, and doubled.
+float caffe_uniform(std::mt19937& gen, float lo, float hi_plus) {
+  if (hi_plus / 2 - lo / 2 > std::numeric_limits<float>::max() / 2)
+    return 2 * caffe_uniform(gen, lo / 2, hi_plus / 2);
+  const float two_to_32 = static_cast<float>(std::mt19937::max()) + 1.f;  // 2^32 in float
+  for (;;) {
+    const float u = static_cast<float>(gen());
+    const float x = u / two_to_32 * (hi_plus - lo) + lo;
+    if (x < hi_plus) return x;
+  }
+}
+
+}  // namespace
+
 void cpu_rng_uniform(int n, float a, float b, float* r) {
   CHECK_LE(a, b);
-  std::uniform_real_distribution<float> dist(a, b);
+  const float b_plus = std::nextafter(b, std::numeric_limits<float>::max());
   auto& gen = Context::rng();
-  for (int i = 0; i < n; ++i) r[i] = dist(gen);
-  // uniform_real_distribution may return b through rounding; keep the interval half-open.
-  if (a < b)
-    for (int i = 0; i < n; ++i)
-      if (r[i] >= b) r[i] = std::nextafter(b, a);
+  for (int i = 0; i < n; ++i) r[i] = caffe_uniform(gen, a, b_plus);
 }
 
 void cpu_rng_gaussian(int n, float mu, float sigma, float* r) {

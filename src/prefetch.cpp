@@ -22,6 +22,12 @@ void check(cudaError_t status, const char* what) {
 #endif
 }  // namespace
 
+void TakeCaffeDataLayerSeeds(bool transformer_random, int own_seeds, bool prefetching) {
+  const int transformer_seeds = transformer_random ? (prefetching ? 2 : 1) : 0;
+  const int thread_seeds = prefetching ? 1 : 0;
+  Context::rng().discard(transformer_seeds + own_seeds + thread_seeds);
+}
+
 BatchPrefetcher::~BatchPrefetcher() {
   Stop();
   ReleaseGpuResources();

@@ -68,7 +68,9 @@ class Context {
   static void set_device(int device_id);
 
   // Seeds the calling thread's generator and remembers the seed so new threads can derive
-  // theirs from it. A negative seed means "from the clock".
+  // theirs from it. A negative seed means "from the clock". A seed s >= 0 seeds the
+  // generator as Caffe's Caffe::set_random_seed does: std::mt19937(uint32_t(s)), which is
+  // the same engine and sequence as Caffe's boost::mt19937.
   static void set_random_seed(int64_t seed);
   static int64_t random_seed();
   static std::mt19937& rng();

@@ -45,7 +45,8 @@ void cpu_powx(int n, const float* a, float b, float* y);
 void cpu_sign(int n, const float* a, float* y);
 
 // Random numbers from the calling thread's generator (Context::rng()).
-// Uniform in [a, b), Gaussian N(mu, sigma^2), Bernoulli(p) as 0/1 ints.
+// Uniform in [a, b] (closed, and the same numbers as Caffe's caffe_rng_uniform from the
+// same generator state), Gaussian N(mu, sigma^2), Bernoulli(p) as 0/1 ints.
 void cpu_rng_uniform(int n, float a, float b, float* r);
 void cpu_rng_gaussian(int n, float mu, float sigma, float* r);
 void cpu_rng_bernoulli(int n, float p, int* r);

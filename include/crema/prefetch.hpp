@@ -60,6 +60,16 @@ void StableShuffle(std::vector<T>* items, Rng& rng) {
   }
 }
 
+// Caffe's data layers take seeds from the main generator while they are set up, in this
+// order: one for their DataTransformer when it draws random numbers (mirror, or a crop in
+// TRAIN); then `own_seeds` of the layer's own (ImageData: shuffle, rand_skip; WindowData:
+// one when it mirrors or crops); and, for the prefetching layers (Data, ImageData,
+// WindowData), the transformer's seed once more and one for the prefetch thread. crema's data
+// layers draw from streams of their own (Context::derive_seed) and use none of these, but
+// take as many from Context::rng(): so the fillers of the layers after them draw what
+// Caffe's draw, and a net's uniform and xavier weights are Caffe's for the same random_seed.
+void TakeCaffeDataLayerSeeds(bool transformer_random, int own_seeds, bool prefetching);
+
 struct PrefetchBatch {
   Blob data;
   Blob label;
