@@ -44,8 +44,9 @@ class UniformFiller : public Filler {
  public:
   explicit UniformFiller(const pb::FillerParameter& p) : param_(p) {
     require_no_sparsity(p);
-    CREMA_REQUIRE(p.min() <= p.max(),
-                  "uniform filler needs min <= max, got min " << p.min() << " max " << p.max());
+    CREMA_REQUIRE(
+        std::isfinite(p.min()) && std::isfinite(p.max()) && p.min() <= p.max(),
+        "uniform filler needs finite min <= max, got min " << p.min() << " max " << p.max());
   }
   void Fill(Blob* blob) override {
     cpu_rng_uniform(blob->count(), param_.min(), param_.max(), blob->mutable_cpu_data());

@@ -145,22 +145,26 @@ namespace {
 // 32-bit engine), to the bit: with b+ the float after b and u one raw 32-bit output,
 //   x = float(u) / 2^32 * (b+ - a) + a        (each operation in float)
 // drawn again while rounding gives x >= b+. So x lies in the closed interval [a, b]. A
-// range wider than the largest float is halved, drawn, and doubled.
+// range wider than the largest float is halved, drawn, and doubled. (b = FLT_MAX has no
+// float after it: there x <= b is accepted, where Caffe would draw for ever.)
 float caffe_uniform(std::mt19937& gen, float lo, float hi_plus) {
   if (hi_plus / 2 - lo / 2 > std::numeric_limits<float>::max() / 2)
     return 2 * caffe_uniform(gen, lo / 2, hi_plus / 2);
   const float two_to_32 = static_cast<float>(std::mt19937::max()) + 1.f;  // 2^32 in float
+  const bool top_is_max = hi_plus == std::numeric_limits<float>::max();
   for (;;) {
     const float u = static_cast<float>(gen());
     const float x = u / two_to_32 * (hi_plus - lo) + lo;
-    if (x < hi_plus) return x;
+    if (x < hi_plus || (top_is_max && x == hi_plus)) return x;
   }
 }
 
 }  // namespace
 
 void cpu_rng_uniform(int n, float a, float b, float* r) {
-  CHECK_LE(a, b);
+  if (n <= 0) return;
+  CREMA_REQUIRE(std::isfinite(a) && std::isfinite(b) && a <= b,
+                "uniform random numbers need finite bounds a <= b, got [" << a << ", " << b << "]");
   const float b_plus = std::nextafter(b, std::numeric_limits<float>::max());
   auto& gen = Context::rng();
   for (int i = 0; i < n; ++i) r[i] = caffe_uniform(gen, a, b_plus);

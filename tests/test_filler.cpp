@@ -2,12 +2,15 @@
 
 #include <google/protobuf/text_format.h>
 #include <cmath>
+#include <limits>
 
 #include "crema.pb.h"
 #include "crema/filler.hpp"
+#include "test_util.hpp"
 
 namespace crema {
 namespace {
+using testing::Values;
 
 pb::FillerParameter filler(const std::string& text) {
   pb::FillerParameter param;
@@ -123,6 +126,24 @@ TEST_F(FillerTest, UnknownTypeAndBadSparse) {
     EXPECT_NE(std::string(e.what()).find("xavier"), std::string::npos);
   }
   EXPECT_THROW(CreateFiller(filler("type: 'xavier' sparse: 3")), Error);
+}
+
+TEST_F(FillerTest, UniformBoundsMustBeFiniteAndOrdered) {
+  for (const char* text : {"type: 'uniform' min: 2 max: 1", "type: 'uniform' min: 0 max: inf",
+                           "type: 'uniform' min: -inf max: 0", "type: 'uniform' max: nan"}) {
+    try {
+      CreateFiller(filler(text));
+      ADD_FAILURE() << text;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("finite min <= max"), std::string::npos) << e.what();
+    }
+  }
+  // A point interval, and the largest float as the upper end (no float lies above it).
+  Blob blob({64});
+  CreateFiller(filler("type: 'uniform' min: 0.5 max: 0.5"))->Fill(&blob);
+  for (float v : Values(blob)) EXPECT_EQ(v, 0.5f);
+  CreateFiller(filler("type: 'uniform' min: 3.4028235e38 max: 3.4028235e38"))->Fill(&blob);
+  for (float v : Values(blob)) EXPECT_EQ(v, std::numeric_limits<float>::max());
 }
 
 }  // namespace
