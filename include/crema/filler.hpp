@@ -2,7 +2,10 @@
 //   constant(value) · uniform(min, max) · gaussian(mean, std[, sparse]) · positive_unitball
 //   xavier: U(-s, s), s = sqrt(3 / n) · msra: N(0, 2 / n) · bilinear (upsampling kernels)
 // where n is fan_in = count / shape[0], fan_out = count / shape[1], or their average, by
-// variance_norm.
+// variance_norm. Random fillers draw from the calling thread's generator (Context::rng());
+// uniform, xavier and positive_unitball draw exactly Caffe's numbers from the same
+// generator state (cpu_rng_uniform), so after the same random_seed they give Caffe's
+// weights; gaussian and msra draw other numbers (and a different count of them).
 #pragma once
 
 #include <memory>
