@@ -26,19 +26,8 @@ using testing::Values;
 // only the shapes and the transformations decide what the data layers draw).
 std::string WriteDatums(const std::string& dir, int channels, int size, int n) {
   const std::string path = dir + "/lmdb";
-  LMDBWriter writer(path, /*commit_every=*/n);
-  for (int i = 0; i < n; ++i) {
-    pb::Datum datum;
-    datum.set_channels(channels);
-    datum.set_height(size);
-    datum.set_width(size);
-    datum.set_data(std::string(static_cast<size_t>(channels) * size * size, '\x40'));
-    datum.set_label(i % 10);
-    char key[16];
-    std::snprintf(key, sizeof(key), "%08d", i);
-    writer.Put(key, datum.SerializeAsString());
-  }
-  writer.Close();
+  testing::WriteDatumLmdb(
+      path, n, channels, size, size, [](int, int) { return 0x40; }, [](int i) { return i % 10; });
   return path;
 }
 

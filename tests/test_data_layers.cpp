@@ -182,21 +182,9 @@ uint8_t ItemPixel(int item, int j) {
 // An LMDB of n Datums kC x kH x kW; item i has label i and pixels ItemPixel(i, j).
 std::string WriteDb(const std::string& dir, int n, const std::string& name = "db") {
   const std::string path = dir + "/" + name;
-  LMDBWriter writer(path, /*commit_every=*/3);
-  for (int i = 0; i < n; ++i) {
-    pb::Datum datum;
-    datum.set_channels(kC);
-    datum.set_height(kH);
-    datum.set_width(kW);
-    std::string data(kItem, '\0');
-    for (int j = 0; j < kItem; ++j) data[j] = static_cast<char>(ItemPixel(i, j));
-    datum.set_data(data);
-    datum.set_label(i);
-    char key[16];
-    std::snprintf(key, sizeof(key), "%08d", i);
-    writer.Put(key, datum.SerializeAsString());
-  }
-  writer.Close();
+  testing::WriteDatumLmdb(
+      path, n, kC, kH, kW, ItemPixel, [](int i) { return i; },
+      /*commit_every=*/3);
   return path;
 }
 

@@ -27,21 +27,9 @@ namespace {
 // An LMDB of n Datums 1x4x4 whose pixels depend on the item, labels i % 3.
 std::string WriteDb(const std::string& dir, int n) {
   const std::string path = dir + "/db";
-  LMDBWriter writer(path);
-  for (int i = 0; i < n; ++i) {
-    pb::Datum datum;
-    datum.set_channels(1);
-    datum.set_height(4);
-    datum.set_width(4);
-    std::string data(16, '\0');
-    for (int j = 0; j < 16; ++j) data[j] = static_cast<char>((i * 29 + j * 13) % 251);
-    datum.set_data(data);
-    datum.set_label(i % 3);
-    char key[16];
-    std::snprintf(key, sizeof(key), "%08d", i);
-    writer.Put(key, datum.SerializeAsString());
-  }
-  writer.Close();
+  testing::WriteDatumLmdb(
+      path, n, 1, 4, 4, [](int i, int j) { return (i * 29 + j * 13) % 251; },
+      [](int i) { return i % 3; });
   return path;
 }
 

@@ -20,6 +20,7 @@
 #include "crema.pb.h"
 #include "crema/blob.hpp"
 #include "crema/common.hpp"
+#include "crema/db.hpp"
 #include "crema/layer.hpp"
 #include "crema/layer_registry.hpp"
 
@@ -84,6 +85,29 @@ inline std::vector<float> Diffs(const Blob& blob) {
 inline void SetValues(Blob* blob, const std::vector<float>& values) {
   ASSERT_EQ(blob->count(), static_cast<int>(values.size()));
   std::copy(values.begin(), values.end(), blob->mutable_cpu_data());
+}
+
+// Writes an LMDB at `path` of n Datums channels x height x width, keyed by the item index
+// ("%08d"): byte j of item i is pixel(i, j), its label label(i). `commit_every` as LMDBWriter's.
+template <typename Pixel, typename Label>
+void WriteDatumLmdb(const std::string& path, int n, int channels, int height, int width,
+                    Pixel pixel, Label label, int commit_every = 1000) {
+  LMDBWriter writer(path, commit_every);
+  const int size = channels * height * width;
+  for (int i = 0; i < n; ++i) {
+    pb::Datum datum;
+    datum.set_channels(channels);
+    datum.set_height(height);
+    datum.set_width(width);
+    std::string data(size, '\0');
+    for (int j = 0; j < size; ++j) data[j] = static_cast<char>(pixel(i, j));
+    datum.set_data(data);
+    datum.set_label(label(i));
+    char key[16];
+    std::snprintf(key, sizeof(key), "%08d", i);
+    writer.Put(key, datum.SerializeAsString());
+  }
+  writer.Close();
 }
 
 // A fresh directory under the test temp dir (mkdtemp), removed with everything in it when
