@@ -1,6 +1,7 @@
 #include "layers/memory_data.hpp"
 
 #include "crema.pb.h"
+#include "crema/data_transformer.hpp"
 #include "crema/layer_registry.hpp"
 #include "crema/prefetch.hpp"
 
@@ -19,9 +20,8 @@ void MemoryDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   item_size_ = static_cast<int64_t>(channels_) * height_ * width_;
   top[0]->Reshape(batch_size_, channels_, height_, width_);
   top[1]->Reshape(std::vector<int>{batch_size_});
-  const pb::TransformationParameter& transform = layer_param_->transform_param();
-  TakeCaffeDataLayerSeeds(transform.mirror() || (phase_ == Phase::TRAIN && transform.crop_size()),
-                          0, /*prefetching=*/false);
+  TakeCaffeDataLayerSeeds(DataTransformer::NeedsRandom(layer_param_->transform_param(), phase_), 0,
+                          /*prefetching=*/false);
 }
 
 void MemoryDataLayer::Reset(float* data, float* labels, int n) {

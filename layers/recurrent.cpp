@@ -1,6 +1,7 @@
 #include "layers/recurrent.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include "crema.pb.h"
 #include "crema/filler.hpp"
@@ -128,11 +129,13 @@ void RecurrentLayer::AddParam(const std::vector<int>& shape, bool is_bias) {
 void RecurrentLayer::DrawDroppedStepFills(size_t first_step_param, int steps) {
   if (Context::random_seed() < 0) return;  // nothing to reproduce
   const pb::RecurrentParameter& p = layer_param_->recurrent_param();
+  const std::unique_ptr<Filler> weight = CreateFiller(p.weight_filler());
+  const std::unique_ptr<Filler> bias = CreateFiller(p.bias_filler());
   Blob dropped;
   for (int t = 1; t < steps; ++t)
     for (size_t i = first_step_param; i < blobs_.size(); ++i) {
       dropped.Reshape(blobs_[i]->shape());
-      CreateFiller(param_is_bias_[i] ? p.bias_filler() : p.weight_filler())->Fill(&dropped);
+      (param_is_bias_[i] ? bias : weight)->Fill(&dropped);
     }
 }
 

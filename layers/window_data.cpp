@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "crema.pb.h"
+#include "crema/data_transformer.hpp"
 #include "crema/io.hpp"
 #include "crema/layer_registry.hpp"
 
@@ -174,8 +175,10 @@ void WindowDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   seed_stream_ =
       StableHash("WindowData|" + name() + "|" + std::to_string(static_cast<int>(phase_)) + "|" +
                  std::to_string(rank) + "|" + source);
-  TakeCaffeDataLayerSeeds(mirror_ || (phase_ == Phase::TRAIN && crop_size_ > 0),
-                          mirror_ || crop_size_ > 0 ? 1 : 0, /*prefetching=*/true);
+  // Its own seed: Caffe's WindowData takes one when it mirrors or crops, and crop_size is
+  // required here.
+  TakeCaffeDataLayerSeeds(DataTransformer::NeedsRandom(transform, phase_), 1,
+                          /*prefetching=*/true);
   prefetcher_.Init(
       static_cast<int>(data_param.prefetch()), shape, {batch_size_},
       [this](PrefetchBatch* batch, int64_t index) { return LoadBatch(batch, index); },

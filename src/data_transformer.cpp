@@ -116,6 +116,10 @@ bool DataTransformer::NeedsRandom() const {
   return mirror_ || (phase_ == Phase::TRAIN && crop_size_ > 0);
 }
 
+bool DataTransformer::NeedsRandom(const pb::TransformationParameter& param, Phase phase) {
+  return param.mirror() || (phase == Phase::TRAIN && param.crop_size() > 0);
+}
+
 std::vector<int> DataTransformer::OutputShape(int channels, int height, int width) const {
   CREMA_REQUIRE(channels > 0 && height > 0 && width > 0,
                 "datum has shape " << channels << " x " << height << " x " << width

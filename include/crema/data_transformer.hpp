@@ -50,8 +50,10 @@ class DataTransformer {
   void Transform(const pb::Datum& datum, float* out, std::mt19937& rng,
                  const std::vector<int>& expected_shape = {}) const;
 
-  // Whether Transform draws random numbers at all (mirror, or crop in TRAIN).
+  // Whether Transform draws random numbers at all (mirror, or crop in TRAIN); the static
+  // form answers for a parameter without building a transformer (no mean file is read).
   bool NeedsRandom() const;
+  static bool NeedsRandom(const pb::TransformationParameter& param, Phase phase);
 
   int crop_size() const { return crop_size_; }
   float scale() const { return scale_; }
