@@ -138,7 +138,14 @@ void Net::Init(const pb::NetParameter& in_param) {
     }
 
     layer.set_mixed_precision(mixed_);
-    layer.SetUp(bottom_vecs_[layer_id], top_vecs_[layer_id]);
+    try {
+      layer.SetUp(bottom_vecs_[layer_id], top_vecs_[layer_id]);
+    } catch (const Error& e) {
+      // Errors from shared code (fillers, math) do not know the layer: name it.
+      const std::string prefix = layer.error_prefix(), what = e.what();
+      if (what.compare(0, prefix.size(), prefix) == 0) throw;
+      CREMA_THROW(prefix << what);
+    }
     for (size_t t = 0; t < top_vecs_[layer_id].size(); ++t) {
       const int blob_id = top_id_vecs_[layer_id][t];
       if (static_cast<int>(blob_loss_weights_.size()) <= blob_id)

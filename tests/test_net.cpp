@@ -428,5 +428,26 @@ TEST(Net, CaffeLayoutWeightsRoundTripThroughCaffemodel) {
   }
 }
 
+// An error raised by shared code while a layer is set up (here the uniform filler's) names
+// the layer; one that already names it is not prefixed twice.
+TEST(Net, SetUpErrorsNameTheLayer) {
+  const std::string input = R"(
+    layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 3 } } } )";
+  EXPECT_ERROR_WITH(Net(testing::NetParam(input + R"(
+    layer { name: "fc" type: "InnerProduct" bottom: "x" top: "y"
+            inner_product_param { num_output: 2
+              weight_filler { type: "uniform" min: 0 max: inf } } })")),
+                    "Layer 'fc' (InnerProduct): uniform filler needs finite min <= max");
+  try {
+    Net(testing::NetParam(input + R"(
+      layer { name: "fc" type: "InnerProduct" bottom: "x" top: "y" } )"));
+    ADD_FAILURE() << "num_output 0 accepted";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.find("Layer 'fc'"), 0u) << what;
+    EXPECT_EQ(what.find("Layer 'fc'", 1), std::string::npos) << what;
+  }
+}
+
 }  // namespace
 }  // namespace crema
