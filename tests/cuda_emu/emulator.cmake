@@ -38,10 +38,12 @@ add_custom_target(crema_emu_headers DEPENDS ${CREMA_EMU_HEADERS})
 set_source_files_properties(${CREMA_CUDA_SOURCES} PROPERTIES
   COMPILE_OPTIONS "-include;${CREMA_EMU_DIR}/emu_device.hpp;-Wno-unused-function;-Wno-unused-variable;-Wno-subobject-linkage")
 
-# The emulated runtime, cuBLAS, cuDNN and NCCL: one library in place of the real ones.
+# The emulated runtime, cuBLAS, cuDNN (legacy and graph API) and NCCL: one library in place of
+# the real ones.
 add_library(crema_cuda_emu STATIC
   ${CREMA_EMU_DIR}/emu_runtime.cpp ${CREMA_EMU_DIR}/cublas_emu.cpp
-  ${CREMA_EMU_DIR}/cudnn_emu.cpp ${CREMA_EMU_DIR}/nccl_emu.cpp)
+  ${CREMA_EMU_DIR}/cudnn_emu.cpp ${CREMA_EMU_DIR}/cudnn_backend_emu.cpp
+  ${CREMA_EMU_DIR}/nccl_emu.cpp)
 target_include_directories(crema_cuda_emu PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} ${OPENBLAS_INCLUDE_DIR})
 target_link_libraries(crema_cuda_emu PRIVATE ${OPENBLAS_LIBRARY} Threads::Threads)
 target_include_directories(crema_cuda_emu SYSTEM PUBLIC ${CREMA_CUDA_HEADERS} ${CUDNN_INCLUDE_DIR}
