@@ -6,11 +6,16 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
+#include <string>
+#include <utility>
 
 #include "crema/common.hpp"
 #include "src/cuda_stream.hpp"
@@ -150,6 +155,476 @@ bool tensor_math(cudnnMathType_t m) {
   return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
+// ---------------------------------------------------------------------------------------
+// Convolutions through cuDNN's graph (backend) API, the algorithm search of cuDNN 9 (where
+// cudnnFind*/cudnnConvolution* are deprecated). Each direction of a convolution is a graph
+// of one operation whose tensors carry fixed unique ids (x or dx, w or dw, y or dy). cuDNN's
+// heuristics (mode A, then FALLBACK) list engine configurations; those whose numerical
+// notes the precision forbids are dropped, the others are built as execution plans within
+// the workspace limit and timed, and the fastest is kept. The choice (its place in the
+// heuristics' list and its engine) is cached per geometry for the process, the plan per
+// geometry and cuDNN handle. Used when built against cuDNN >= 9 unless CREMA_CUDNN_API=legacy;
+// a direction no engine can run falls back to the legacy API with a warning.
+#if CUDNN_VERSION >= 90000
+#define CREMA_CUDNN_GRAPH_API 1
+#endif
+
+enum class Direction { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
+
+const char* DirectionName(Direction d) {
+  switch (d) {
+    case Direction::kForward:
+      return "forward";
+    case Direction::kBackwardData:
+      return "backward-data";
+    default:
+      return "backward-filter";
+  }
+}
+
+// Element strides of a packed tensor with dims [N, C, spatial...] in NCHW order, or in NHWC
+// order (C innermost, then the spatial axes, N outermost). Filters [O, C/g, k...] likewise.
+std::vector<int64_t> PackedStrides(const std::vector<int>& dims, ConvLayout layout) {
+  const int nb = static_cast<int>(dims.size());
+  std::vector<int> order(nb);  // axes from outermost to innermost
+  for (int i = 0; i < nb; ++i) order[i] = i;
+  if (layout == ConvLayout::NHWC) {
+    for (int i = 1; i + 1 < nb; ++i) order[i] = i + 1;
+    order[nb - 1] = 1;
+  }
+  std::vector<int64_t> strides(nb);
+  int64_t stride = 1;
+  for (int i = nb - 1; i >= 0; --i) {
+    strides[order[i]] = stride;
+    stride *= dims[order[i]];
+  }
+  return strides;
+}
+
+// The geometry of one convolution as its graph needs it (1-D already widened to 1 x W).
+struct GraphGeometry {
+  std::vector<int> xdims, wdims, ydims;  // [N, C, i...], [O, C/g, k...], [N, O, o...]
+  std::vector<int> pad, stride, dilation;
+  cudnnDataType_t type = CUDNN_DATA_FLOAT;
+  ConvLayout layout = ConvLayout::NCHW;
+};
+
+// Whether an engine with these numerical notes keeps the precision's promises (see
+// cudnn_adapter.hpp): fp32 accumulation always, tensor cores only in TF32/16-bit,
+// FFT/Winograd and non-deterministic engines only when allowed.
+bool NotesAllowed(const std::vector<cudnnBackendNumericalNote_t>& notes, bool half, bool tf32,
+                  bool fast, bool nondet) {
+  for (cudnnBackendNumericalNote_t note : notes) {
+    switch (note) {
+      case CUDNN_NUMERICAL_NOTE_TENSOR_CORE:
+        if (!half && !tf32) return false;
+        break;
+      case CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS:
+      case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION:
+        return false;
+      case CUDNN_NUMERICAL_NOTE_FFT:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6:
+      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13:
+        if (!fast) return false;
+        break;
+      case CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC:
+        if (!nondet) return false;
+        break;
+      default:
+        break;
+    }
+  }
+  return true;
+}
+
+std::string NotesString(const std::vector<cudnnBackendNumericalNote_t>& notes) {
+  static const char* const kNames[] = {"tensor-core",  "down-convert",     "reduced-precision",
+                                       "fft",          "nondeterministic", "winograd",
+                                       "winograd-4x4", "winograd-6x6",     "winograd-13x13",
+                                       "strict-nan"};
+  std::string out;
+  for (cudnnBackendNumericalNote_t note : notes) {
+    const int i = static_cast<int>(note);
+    out += out.empty() ? "" : ",";
+    out += i >= 0 && i < 10 ? kNames[i] : std::to_string(i);
+  }
+  return out.empty() ? "no notes" : out;
+}
+
+// One backend descriptor, destroyed with its owner. Calls throw crema::Error naming what
+// was being built.
+class Backend {
+ public:
+  explicit Backend(cudnnBackendDescriptorType_t type) {
+    check(cudnnBackendCreateDescriptor(type, &desc_), "cudnnBackendCreateDescriptor");
+  }
+  ~Backend() {
+    if (desc_) cudnnBackendDestroyDescriptor(desc_);
+  }
+  Backend(const Backend&) = delete;
+  Backend& operator=(const Backend&) = delete;
+
+  cudnnBackendDescriptor_t get() const { return desc_; }
+  void set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t count,
+           const void* values) {
+    check(cudnnBackendSetAttribute(desc_, name, type, count, values), "cudnnBackendSetAttribute");
+  }
+  void set(cudnnBackendAttributeName_t name, const std::vector<int>& values) {
+    const std::vector<int64_t> wide(values.begin(), values.end());
+    set(name, CUDNN_TYPE_INT64, static_cast<int64_t>(wide.size()), wide.data());
+  }
+  void set(cudnnBackendAttributeName_t name, const Backend& value) {
+    const cudnnBackendDescriptor_t d = value.get();
+    set(name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &d);
+  }
+  void finalize(const char* what) { check(cudnnBackendFinalize(desc_), what); }
+
+ private:
+  cudnnBackendDescriptor_t desc_ = nullptr;
+};
+using BackendPtr = std::unique_ptr<Backend>;
+
+// Unique ids of a graph's tensors, the same in every direction, and their promised
+// alignment (cudaMalloc gives 256 bytes; Execute checks the pointers it is given).
+constexpr int64_t kUidX = 1, kUidW = 2, kUidY = 3;
+constexpr int64_t kAlignment = 16;
+
+// One direction of one convolution as a graph, with the execution plan chosen for it.
+struct GraphConv {
+  std::vector<BackendPtr> parts;  // tensors, convolution, operation: alive with the plan
+  BackendPtr graph, plan;
+  cudnnHandle_t handle = nullptr;  // the plan's
+  int position = -1;               // of its configuration in the heuristics' list
+  bool fallback_list = false;      // that list is mode FALLBACK's (else mode A's)
+  int64_t engine = -1;             // cuDNN's global engine index
+  int64_t workspace = 0;           // bytes
+  std::string notes;
+};
+
+// The graph of one direction; alpha 1, beta as given (1: accumulate into the output).
+std::unique_ptr<GraphConv> BuildGraph(const GraphGeometry& g, Direction dir, float beta,
+                                      cudnnHandle_t h) {
+  auto conv = std::make_unique<GraphConv>();
+  conv->handle = h;
+  auto tensor = [&](int64_t uid, const std::vector<int>& dims) {
+    auto t = std::make_unique<Backend>(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+    t->set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &g.type);
+    t->set(CUDNN_ATTR_TENSOR_DIMENSIONS, dims);
+    const std::vector<int64_t> strides = PackedStrides(dims, g.layout);
+    t->set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, static_cast<int64_t>(strides.size()),
+           strides.data());
+    t->set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
+    t->set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &kAlignment);
+    t->finalize("cudnnBackendFinalize(tensor)");
+    conv->parts.push_back(std::move(t));
+    return conv->parts.back().get();
+  };
+  const Backend* x = tensor(kUidX, g.xdims);
+  const Backend* w = tensor(kUidW, g.wdims);
+  const Backend* y = tensor(kUidY, g.ydims);
+
+  auto desc = std::make_unique<Backend>(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  const cudnnDataType_t compute = CUDNN_DATA_FLOAT;
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  const int64_t spatial = static_cast<int64_t>(g.pad.size());
+  desc->set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
+  desc->set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
+  desc->set(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
+  desc->set(CUDNN_ATTR_CONVOLUTION_DILATIONS, g.dilation);
+  desc->set(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, g.stride);
+  desc->set(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, g.pad);
+  desc->set(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, g.pad);
+  desc->finalize("cudnnBackendFinalize(convolution)");
+
+  const float alpha = 1.f;
+  std::unique_ptr<Backend> op;
+  switch (dir) {
+    case Direction::kForward:
+      op = std::make_unique<Backend>(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, *desc);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, *x);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, *w);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, *y);
+      break;
+    case Direction::kBackwardData:
+      op = std::make_unique<Backend>(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, *desc);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX, *x);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, *w);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY, *y);
+      break;
+    case Direction::kBackwardFilter:
+      op =
+          std::make_unique<Backend>(CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_TYPE_FLOAT, 1, &alpha);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA, CUDNN_TYPE_FLOAT, 1, &beta);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, *desc);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X, *x);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, *w);
+      op->set(CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY, *y);
+      break;
+  }
+  op->finalize("cudnnBackendFinalize(convolution operation)");
+
+  conv->graph = std::make_unique<Backend>(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  const cudnnBackendDescriptor_t ops[] = {op->get()};
+  conv->graph->set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  conv->graph->set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, ops);
+  conv->graph->finalize("cudnnBackendFinalize(operation graph)");
+  conv->parts.push_back(std::move(desc));
+  conv->parts.push_back(std::move(op));
+  return conv;
+}
+
+// The engine configurations cuDNN's heuristics list for a graph, best guess first.
+std::vector<BackendPtr> EngineConfigs(const Backend& graph, cudnnBackendHeurMode_t mode) {
+  Backend heuristics(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+  heuristics.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph);
+  heuristics.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
+  heuristics.finalize("cudnnBackendFinalize(engine heuristics)");
+  int64_t count = 0;
+  check(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr),
+        "cudnnBackendGetAttribute(heuristics' result count)");
+  std::vector<BackendPtr> configs;
+  std::vector<cudnnBackendDescriptor_t> raw;
+  for (int64_t i = 0; i < count; ++i) {
+    configs.push_back(std::make_unique<Backend>(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR));
+    raw.push_back(configs.back()->get());
+  }
+  int64_t got = 0;
+  if (count > 0)
+    check(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, raw.data()),
+          "cudnnBackendGetAttribute(heuristics' results)");
+  configs.resize(static_cast<size_t>(std::min(got, count)));
+  return configs;
+}
+
+// A configuration's engine: its global index and numerical notes.
+void EngineOf(const Backend& config, int64_t* index,
+              std::vector<cudnnBackendNumericalNote_t>* notes) {
+  Backend engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  cudnnBackendDescriptor_t e = engine.get();
+  int64_t n = 0;
+  check(cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_ENGINE,
+                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &e),
+        "cudnnBackendGetAttribute(engine of a configuration)");
+  check(cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, index),
+        "cudnnBackendGetAttribute(engine index)");
+  cudnnBackendNumericalNote_t found[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+  check(cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                                 CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n, found),
+        "cudnnBackendGetAttribute(numerical notes)");
+  notes->assign(found, found + std::min<int64_t>(n, CUDNN_NUMERICAL_NOTE_TYPE_COUNT));
+}
+
+// The execution plan of a configuration, or null when cuDNN cannot build it here.
+BackendPtr MakePlan(const Backend& config, cudnnHandle_t h, int64_t* workspace) {
+  auto plan = std::make_unique<Backend>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+  plan->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  plan->set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config);
+  if (cudnnBackendFinalize(plan->get()) != CUDNN_STATUS_SUCCESS) return nullptr;
+  int64_t n = 0;
+  check(cudnnBackendGetAttribute(plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                 CUDNN_TYPE_INT64, 1, &n, workspace),
+        "cudnnBackendGetAttribute(plan workspace)");
+  return plan;
+}
+
+// The variant pack that binds a plan's tensors to x (or dx), w (or dw), y (or dy) and the
+// workspace.
+BackendPtr MakePack(const void* x, const void* w, const void* y, void* ws) {
+  auto pack = std::make_unique<Backend>(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+  const int64_t uids[] = {kUidX, kUidW, kUidY};
+  const void* pointers[] = {x, w, y};
+  pack->set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids);
+  pack->set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, pointers);
+  pack->set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws);
+  pack->finalize("cudnnBackendFinalize(variant pack)");
+  return pack;
+}
+
+// Device memory for timing candidate plans, zero-filled, freed with its owner.
+struct ScratchBuffer {
+  void* ptr = nullptr;
+  explicit ScratchBuffer(size_t bytes) {
+    const cudaError_t status = cudaMalloc(&ptr, std::max<size_t>(bytes, 1));
+    if (status != cudaSuccess)
+      CREMA_THROW("cuDNN algorithm search: cudaMalloc of "
+                  << bytes << " bytes failed: " << cudaGetErrorString(status));
+    cudaMemsetAsync(ptr, 0, bytes, cuda_stream());
+  }
+  ~ScratchBuffer() { cudaFree(ptr); }
+  ScratchBuffer(const ScratchBuffer&) = delete;
+  ScratchBuffer& operator=(const ScratchBuffer&) = delete;
+};
+
+size_t ElementCount(const std::vector<int>& dims) {
+  size_t n = 1;
+  for (int d : dims) n *= static_cast<size_t>(d);
+  return n;
+}
+
+// Milliseconds of one run of a plan (best of 3 after a warm-up), +inf when it fails.
+float TimePlan(const Backend& plan, int64_t workspace_bytes, const void* x, const void* w,
+               const void* y) {
+  const float failed = std::numeric_limits<float>::infinity();
+  const BackendPtr pack = MakePack(x, w, y, workspace().get(static_cast<size_t>(workspace_bytes)));
+  auto execute = [&] { return cudnnBackendExecute(handle(), plan.get(), pack->get()); };
+  if (execute() != CUDNN_STATUS_SUCCESS) {
+    cudaGetLastError();
+    return failed;
+  }
+  cudaEvent_t start = nullptr, stop = nullptr;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  float best = failed;
+  for (int run = 0; run < 3; ++run) {
+    cudaEventRecord(start, cuda_stream());
+    const cudnnStatus_t status = execute();
+    cudaEventRecord(stop, cuda_stream());
+    float ms = 0.f;
+    if (status != CUDNN_STATUS_SUCCESS || cudaEventSynchronize(stop) != cudaSuccess ||
+        cudaEventElapsedTime(&ms, start, stop) != cudaSuccess) {
+      cudaGetLastError();
+      best = failed;
+      break;
+    }
+    best = std::min(best, ms);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return best;
+}
+
+// What the search chose for one direction of one geometry (process-wide cache).
+struct GraphChoice {
+  bool fallback_list = false;
+  int position = -1;
+  int64_t engine = -1;
+};
+std::map<std::string, GraphChoice>& graph_choices() {
+  static auto* choices = new std::map<std::string, GraphChoice>;  // outlives every plan
+  return *choices;
+}
+// Plans per (geometry + direction, handle), shared by the ops of one thread. Never freed:
+// destroying cuDNN descriptors after the CUDA context is gone (at exit) is not safe.
+std::map<std::pair<std::string, cudnnHandle_t>, std::shared_ptr<const GraphConv>>& graph_plans() {
+  static auto* plans =
+      new std::map<std::pair<std::string, cudnnHandle_t>, std::shared_ptr<const GraphConv>>;
+  return *plans;
+}
+
+// The rules a candidate engine must keep for one geometry.
+struct SearchRules {
+  bool half = false, tf32 = false, fast = false, nondet = false;
+  size_t workspace_limit = 0;
+};
+
+// Builds the plan at a cached choice, or searches (times every allowed configuration of
+// heuristics mode A, then of FALLBACK when none qualifies) and records the choice. Null
+// when no engine qualifies.
+std::shared_ptr<const GraphConv> SearchGraph(const GraphGeometry& g, Direction dir, float beta,
+                                             const SearchRules& rules, const std::string& key) {
+  cudnnHandle_t h = handle();
+  GraphChoice cached;
+  bool have_choice = false;
+  {
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    auto plan = graph_plans().find({key, h});
+    if (plan != graph_plans().end()) return plan->second;
+    auto choice = graph_choices().find(key);
+    if (choice != graph_choices().end()) {
+      if (choice->second.position < 0) return nullptr;  // searched before: no engine
+      cached = choice->second;
+      have_choice = true;
+    }
+  }
+  std::unique_ptr<GraphConv> conv = BuildGraph(g, dir, beta, h);
+  const cudnnBackendHeurMode_t modes[] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
+  struct Candidate {
+    BackendPtr plan;
+    int position;
+    int64_t engine, workspace;
+    std::string notes;
+  };
+  std::vector<Candidate> candidates;
+  bool fallback_list = false;
+  for (cudnnBackendHeurMode_t mode : modes) {
+    fallback_list = mode == CUDNN_HEUR_MODE_FALLBACK;
+    if (have_choice && cached.fallback_list != fallback_list) continue;
+    std::vector<BackendPtr> configs = EngineConfigs(*conv->graph, mode);
+    for (int i = 0; i < static_cast<int>(configs.size()); ++i) {
+      if (have_choice && i != cached.position) continue;
+      int64_t engine = -1, bytes = 0;
+      std::vector<cudnnBackendNumericalNote_t> notes;
+      EngineOf(*configs[i], &engine, &notes);
+      if (have_choice && engine != cached.engine) break;  // the list changed: search again
+      if (!NotesAllowed(notes, rules.half, rules.tf32, rules.fast, rules.nondet)) continue;
+      BackendPtr plan = MakePlan(*configs[i], h, &bytes);
+      if (!plan || bytes < 0 || static_cast<size_t>(bytes) > rules.workspace_limit) continue;
+      candidates.push_back({std::move(plan), i, engine, bytes, NotesString(notes)});
+    }
+    if (!candidates.empty() || have_choice) break;
+  }
+  if (candidates.empty()) {
+    std::lock_guard<std::mutex> lock(cache_mutex());
+    if (have_choice) {  // the cached choice no longer builds: forget it and search again
+      graph_choices().erase(key);
+    } else {
+      graph_choices()[key] = GraphChoice{};  // no engine: remembered, not searched again
+      return nullptr;
+    }
+  }
+  if (candidates.empty()) return SearchGraph(g, dir, beta, rules, key);
+  size_t best = 0;
+  if (candidates.size() > 1) {
+    const size_t elem = g.type == CUDNN_DATA_FLOAT ? 4 : 2;
+    ScratchBuffer x(ElementCount(g.xdims) * elem), w(ElementCount(g.wdims) * elem),
+        y(ElementCount(g.ydims) * elem);
+    std::vector<float> ms(candidates.size());
+    for (size_t i = 0; i < candidates.size(); ++i)
+      ms[i] = TimePlan(*candidates[i].plan, candidates[i].workspace, x.ptr, w.ptr, y.ptr);
+    best = std::min_element(ms.begin(), ms.end()) - ms.begin();
+    if (!std::isfinite(ms[best])) {  // every candidate failed to run
+      std::lock_guard<std::mutex> lock(cache_mutex());
+      graph_choices()[key] = GraphChoice{};
+      return nullptr;
+    }
+  }
+  Candidate& chosen = candidates[best];
+  conv->plan = std::move(chosen.plan);
+  conv->position = chosen.position;
+  conv->fallback_list = fallback_list;
+  conv->engine = chosen.engine;
+  conv->workspace = chosen.workspace;
+  conv->notes = chosen.notes;
+  std::shared_ptr<const GraphConv> shared(conv.release());
+  std::lock_guard<std::mutex> lock(cache_mutex());
+  graph_choices()[key] = {fallback_list, shared->position, shared->engine};
+  graph_plans()[{key, h}] = shared;
+  return shared;
+}
+
+bool GraphApiWanted() {
+#ifdef CREMA_CUDNN_GRAPH_API
+  const char* api = std::getenv("CREMA_CUDNN_API");
+  if (api && std::string(api) == "legacy") return false;
+  if (api && *api && std::string(api) != "graph")
+    CREMA_THROW("CREMA_CUDNN_API is '" << api << "'; it takes 'graph' or 'legacy'");
+  return true;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
 cudnnDataType_t data_type(Precision precision) {
@@ -180,6 +655,127 @@ struct ConvolutionOp::Impl {
   size_t fused_bytes = 0;
   bool fused_sized = false;
   bool relu_needs_fused_algo = false;
+  // Whether `algos` holds the legacy API's choice (made when some direction needs it).
+  bool legacy_chosen = false;
+
+  // The graph API (see SearchGraph): whether it is used, the geometry, its rules and cache
+  // key, and the plans per slot (forward, backward data, backward filter overwriting,
+  // backward filter accumulating), each searched on first need; a null plan after its
+  // search means the legacy API runs that slot.
+  bool graph_api = false;
+  GraphGeometry geometry;
+  SearchRules rules;
+  std::string key;
+  std::string shape_text;
+  static constexpr int kSlots = 4;
+  std::shared_ptr<const GraphConv> plans[kSlots];
+  bool searched[kSlots] = {};
+  bool misaligned_warned = false;
+  // Per slot, the variant pack of the last call and what it binds (rebuilt when a pointer
+  // changes; a net's blobs and workspace mostly stay put).
+  struct BoundPack {
+    const GraphConv* plan = nullptr;
+    const void *x = nullptr, *w = nullptr, *y = nullptr;
+    void* ws = nullptr;
+    BackendPtr pack;
+  };
+  BoundPack packs[kSlots];
+
+  static int slot_of(Direction dir, float beta) {
+    return dir == Direction::kBackwardFilter ? (beta != 0.f ? 3 : 2) : static_cast<int>(dir);
+  }
+
+  // The plan of a slot for this thread's handle: searched (or rebuilt from the cached
+  // choice) when needed; null when no engine of the graph API qualifies (logged once per
+  // geometry) and the legacy API must run it.
+  const GraphConv* graph_plan(Direction dir, float beta) {
+    const int slot = slot_of(dir, beta);
+    std::shared_ptr<const GraphConv>& plan = plans[slot];
+    if (searched[slot] && (!plan || plan->handle == handle())) return plan.get();
+    searched[slot] = true;
+    const std::string slot_key =
+        key + " " + DirectionName(dir) + (beta != 0.f ? " accumulate" : "");
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex());
+      first = graph_choices().count(slot_key) == 0;
+    }
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    if (first && cudaStreamIsCapturing(cuda_stream(), &capture) == cudaSuccess &&
+        capture != cudaStreamCaptureStatusNone)
+      CREMA_THROW("the cuDNN " << DirectionName(dir) << " convolution " << shape_text
+                               << (beta != 0.f ? " (accumulating)" : "")
+                               << " first runs inside a CUDA graph capture, where its "
+                                  "algorithm search cannot time anything");
+    std::string why = "no engine qualifies";
+    try {
+      plan = SearchGraph(geometry, dir, beta, rules, slot_key);
+    } catch (const Error& e) {
+      why = e.what();
+      plan = nullptr;
+      std::lock_guard<std::mutex> lock(cache_mutex());
+      graph_choices()[slot_key] = GraphChoice{};
+    }
+    if (!plan && first)
+      LOG(WARNING) << "cuDNN graph API: " << why << " for the " << DirectionName(dir)
+                   << " convolution " << shape_text << "; it runs on the legacy cuDNN API";
+    return plan.get();
+  }
+
+  // Runs one direction through the graph API; false when the legacy API must run it (no
+  // plan, or a pointer less aligned than the plan's tensors promise).
+  bool run_graph(Direction dir, float beta, const void* xp, const void* wp, const void* yp) {
+    if (!graph_api) return false;
+    const GraphConv* plan = graph_plan(dir, beta);
+    if (plan) {
+      const auto aligned = [](const void* p) {
+        return reinterpret_cast<uintptr_t>(p) % kAlignment == 0;
+      };
+      if (aligned(xp) && aligned(wp) && aligned(yp)) {
+        void* ws = workspace().get(static_cast<size_t>(plan->workspace));
+        BoundPack& bound = packs[slot_of(dir, beta)];
+        if (!bound.pack || bound.plan != plan || bound.x != xp || bound.w != wp || bound.y != yp ||
+            bound.ws != ws) {
+          bound.pack = MakePack(xp, wp, yp, ws);
+          bound.plan = plan;
+          bound.x = xp;
+          bound.w = wp;
+          bound.y = yp;
+          bound.ws = ws;
+        }
+        check(cudnnBackendExecute(handle(), plan->plan->get(), bound.pack->get()),
+              "cudnnBackendExecute");
+        return true;
+      }
+      if (!misaligned_warned)
+        LOG(WARNING) << "cuDNN graph API: a " << DirectionName(dir)
+                     << " convolution operand is not " << kAlignment << "-byte aligned ("
+                     << shape_text << "); that call runs on the legacy cuDNN API";
+      misaligned_warned = true;
+    }
+    choose_legacy();
+    return false;
+  }
+
+  // The legacy API's algorithms for this geometry (cached per process like the plans).
+  void choose_legacy() {
+    if (legacy_chosen) return;
+    bool cached = false;
+    {
+      std::lock_guard<std::mutex> lock(cache_mutex());
+      auto it = cache().find(key);
+      if (it != cache().end()) {
+        algos = it->second;
+        cached = true;
+      }
+    }
+    if (!cached) {
+      algos = choose(rules.tf32, rules.fast);
+      std::lock_guard<std::mutex> lock(cache_mutex());
+      cache()[key] = algos;
+    }
+    legacy_chosen = true;
+  }
 
   Impl() {
     check(cudnnCreateTensorDescriptor(&x), "cudnnCreateTensorDescriptor");
@@ -287,26 +883,37 @@ struct ConvolutionOp::Impl {
           "cudnnGetConvolutionNdForwardOutputDim");
     CHECK(cudnn_out == ydims) << "cuDNN output geometry differs from crema's for " << s.ToString();
 
-    std::ostringstream key;
+    std::ostringstream key_text;
     int device = 0;
     cudaGetDevice(&device);
     // Reduced precisions give up bit-exactness with the CPU anyway: FFT and Winograd
     // algorithms are allowed for them (still deterministic ones only).
     const bool fast = s.precision != Precision::FP32 || env_flag("CREMA_CUDNN_FAST_ALGOS");
-    key << "dev " << device << " " << s.ToString() << (tf32 ? " tf32" : "") << (fast ? " fast" : "")
-        << (env_flag("CREMA_CUDNN_NONDETERMINISTIC") ? " nondet" : "") << " ws "
-        << workspace_limit();
-    {
-      std::lock_guard<std::mutex> lock(cache_mutex());
-      auto it = cache().find(key.str());
-      if (it != cache().end()) {
-        algos = it->second;
-        return;
-      }
+    const bool nondet = env_flag("CREMA_CUDNN_NONDETERMINISTIC");
+    key_text << "dev " << device << " " << s.ToString() << (tf32 ? " tf32" : "")
+             << (fast ? " fast" : "") << (nondet ? " nondet" : "") << " ws " << workspace_limit();
+    key = key_text.str();
+    shape_text = s.ToString();
+    rules = {IsHalfPrecision(s.precision), tf32, fast, nondet, workspace_limit()};
+    geometry = {xdims, wdims, ydims, pad, stride, dil, type, s.layout};
+    legacy_chosen = false;
+    misaligned_warned = false;
+    for (int i = 0; i < kSlots; ++i) {
+      plans[i] = nullptr;
+      searched[i] = false;
+      packs[i] = BoundPack{};
     }
-    algos = choose(tf32, fast);
-    std::lock_guard<std::mutex> lock(cache_mutex());
-    cache()[key.str()] = algos;
+    graph_api = GraphApiWanted();
+    if (graph_api) {
+      // Searched now, as the legacy API's algorithms were: the slots a training step uses
+      // (fp32 accumulates the filter gradient, 16-bit overwrites it).
+      const float filter_beta = IsHalfPrecision(s.precision) ? 0.f : 1.f;
+      const bool all = graph_plan(Direction::kForward, 0.f) &&
+                       graph_plan(Direction::kBackwardData, 0.f) &&
+                       graph_plan(Direction::kBackwardFilter, filter_beta);
+      if (all) return;
+    }
+    choose_legacy();
   }
 
   Algorithms choose(bool tf32, bool fast) {
@@ -406,6 +1013,7 @@ void ConvolutionOp::Setup(const ConvShape& shape) {
 
 void ConvolutionOp::Forward(const void* x, const void* w, void* y) {
   CHECK(configured_);
+  if (impl_->run_graph(Direction::kForward, 0.f, x, w, y)) return;
   const float one = 1.f, zero = 0.f;
   void* ws = workspace().get(impl_->algos.fwd_bytes);
   check(cudnnConvolutionForward(handle(), &one, impl_->x, x, impl_->w, w, impl_->conv,
@@ -439,7 +1047,9 @@ void ConvolutionOp::ForwardBiasActivation(const float* x, const float* w, const 
                                                  impl_->conv, algo, ws, bytes, &zero, impl_->y, y,
                                                  impl_->bias, bias, impl_->act, impl_->y, y);
   };
-  if (relu && !impl_->relu_needs_fused_algo) {
+  // Without the legacy API's choice (the graph API runs the plain forward) the fused call
+  // takes kFusedAlgo directly.
+  if (relu && impl_->legacy_chosen && !impl_->relu_needs_fused_algo) {
     const cudnnStatus_t status = run(impl_->algos.fwd, impl_->algos.fwd_bytes);
     if (status == CUDNN_STATUS_SUCCESS) return;
     if (status != CUDNN_STATUS_NOT_SUPPORTED && status != CUDNN_STATUS_BAD_PARAM)
@@ -451,6 +1061,7 @@ void ConvolutionOp::ForwardBiasActivation(const float* x, const float* w, const 
 
 void ConvolutionOp::BackwardData(const void* w, const void* dy, void* dx) {
   CHECK(configured_);
+  if (impl_->run_graph(Direction::kBackwardData, 0.f, dx, w, dy)) return;
   const float one = 1.f, zero = 0.f;
   void* ws = workspace().get(impl_->algos.bwd_data_bytes);
   check(cudnnConvolutionBackwardData(handle(), &one, impl_->w, w, impl_->y, dy, impl_->conv,
@@ -461,6 +1072,7 @@ void ConvolutionOp::BackwardData(const void* w, const void* dy, void* dx) {
 
 void ConvolutionOp::BackwardFilter(const void* x, const void* dy, void* dw, bool accumulate) {
   CHECK(configured_);
+  if (impl_->run_graph(Direction::kBackwardFilter, accumulate ? 1.f : 0.f, x, dw, dy)) return;
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
   void* ws = workspace().get(impl_->algos.bwd_filter_bytes);
   check(cudnnConvolutionBackwardFilter(handle(), &one, impl_->x, x, impl_->y, dy, impl_->conv,
@@ -478,11 +1090,20 @@ void ConvolutionOp::BackwardBias(const float* dy, float* db) {
 
 std::string ConvolutionOp::Description() const {
   std::ostringstream out;
-  const Algorithms& a = impl_->algos;
-  out << "fwd algo " << static_cast<int>(a.fwd) << ", bwd-data algo "
-      << static_cast<int>(a.bwd_data) << ", bwd-filter algo " << static_cast<int>(a.bwd_filter)
-      << " (workspace " << std::max({a.fwd_bytes, a.bwd_data_bytes, a.bwd_filter_bytes})
-      << " bytes)";
+  const char* const names[] = {"fwd", "bwd-data", "bwd-filter", "bwd-filter accumulate"};
+  for (int slot = 0; slot < Impl::kSlots; ++slot) {
+    const GraphConv* plan = impl_->plans[slot].get();
+    if (!plan) continue;
+    out << (out.tellp() > 0 ? ", " : "") << names[slot] << " engine " << plan->engine << " ("
+        << plan->notes << "; workspace " << plan->workspace << " bytes)";
+  }
+  if (impl_->legacy_chosen) {
+    const Algorithms& a = impl_->algos;
+    out << (out.tellp() > 0 ? "; " : "") << "legacy API: fwd algo " << static_cast<int>(a.fwd)
+        << ", bwd-data algo " << static_cast<int>(a.bwd_data) << ", bwd-filter algo "
+        << static_cast<int>(a.bwd_filter) << " (workspace "
+        << std::max({a.fwd_bytes, a.bwd_data_bytes, a.bwd_filter_bytes}) << " bytes)";
+  }
   return out.str();
 }
 

@@ -3,11 +3,18 @@
 // hold a ConvolutionOp without knowing whether cuDNN was found at build time.
 //
 // ConvolutionOp runs Caffe's convolution (cross-correlation, groups, padding, stride,
-// dilation; 1, 2 or 3 spatial axes) through cuDNN's convolution API (present in cuDNN 8
-// and 9). Algorithms are chosen by cudnnFindConvolution*Algorithm (a timed search) under a
-// workspace limit, once per distinct geometry per process, and cached. The fused
-// ForwardBiasActivation (fp32 only) may run IMPLICIT_PRECOMP_GEMM instead of the chosen
-// forward algorithm (see there).
+// dilation; 1, 2 or 3 spatial axes). With cuDNN >= 9 it runs on cuDNN's graph (backend)
+// API: each direction (forward, backward data, backward filter) is a one-operation graph;
+// the engine configurations cuDNN's heuristics list (mode A, else FALLBACK) that keep the
+// precision's promises below (read from their numerical notes) and fit the workspace limit
+// are built as execution plans and timed, and the fastest is kept, once per distinct
+// geometry per process (the plan per geometry and host thread). A direction the graph API
+// cannot run (no engine qualifies, or a pointer less than 16-byte aligned) runs on the
+// legacy API instead, with a warning. The legacy API (cudnnFindConvolution*Algorithm, a
+// timed search, and cudnnConvolution*; deprecated in cuDNN 9) runs everything with
+// cuDNN 8 or CREMA_CUDNN_API=legacy. The fused ForwardBiasActivation (fp32 only) is a
+// legacy call: IMPLICIT_PRECOMP_GEMM, or the legacy forward algorithm where that was chosen
+// (see there).
 //
 // Numerics (ConvShape::precision, from the net's `precision`):
 //   FP32 (default): fp32 with FMA math only (no TF32 tensor cores), deterministic
@@ -25,6 +32,7 @@
 //   CREMA_CUDNN_FAST_ALGOS=1    allow FFT and Winograd algorithms in FP32 too (the other
 //                               precisions always allow them)
 //   CREMA_CUDNN_NONDETERMINISTIC=1  allow non-deterministic (atomic) backward algorithms
+//   CREMA_CUDNN_API=legacy      the legacy API for every direction (default: graph)
 #pragma once
 #ifdef CREMA_WITH_CUDA
 
@@ -101,13 +109,17 @@ class ConvolutionOp {
   // fp32 tensors (shape precision FP32 or TF32) in the shape's layout; bias [O] fp32; act is
   // ReLU (relu) or the identity. cuDNN documents the identity as running only with the
   // IMPLICIT_PRECOMP_GEMM algorithm (ReLU with any): the identity runs with it, ReLU with
-  // the algorithm Setup chose unless cuDNN refuses that (then IMPLICIT_PRECOMP_GEMM, for
-  // this shape from then on); that workspace is sized on its first use after Setup. Throws
+  // the legacy forward algorithm where the legacy API was chosen, unless cuDNN refuses that
+  // (then, and on the graph API, IMPLICIT_PRECOMP_GEMM, for this shape from then on); that
+  // workspace is sized on its first use after Setup. Throws
   // crema::Error when cuDNN refuses (e.g. CUDNN_STATUS_NOT_SUPPORTED) or the shape is 16-bit.
   void ForwardBiasActivation(const float* x, const float* w, const float* bias, bool relu,
                              float* y);
 
-  // The algorithms chosen, for logs: "fwd 1, bwd-data 1, bwd-filter 1 (workspace N bytes)".
+  // What runs each direction, for logs: "fwd engine 12 (tensor-core; workspace N bytes),
+  // bwd-data engine ..., bwd-filter accumulate engine ..." for the graph API's plans (those
+  // searched so far), then "legacy API: fwd algo 1, ... (workspace N bytes)" when the
+  // legacy API runs some direction.
   std::string Description() const;
 
  private:
