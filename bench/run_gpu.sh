@@ -31,7 +31,9 @@
 # PyTorch's cudnn.benchmark does; default: crema's default choice, deterministic and, in fp32,
 # no FFT/Winograd, so that its GPU results stay within 1e-4 of the CPU's), NO_GRAPH_MODES
 # (fp32: crema's two tasks once more in these modes with CREMA_CUDA_GRAPHS=0, reported as
-# the time with CUDA graphs over the time without; empty: no such runs).
+# the time with CUDA graphs over the time without; empty: no such runs), LEGACY_MODES
+# (fp32 fp16: likewise with CREMA_CUDNN_API=legacy, cuDNN's deprecated cudnnFind* search in
+# place of its graph API, reported as graph-API time over legacy time).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start_s=$(date +%s)
@@ -47,6 +49,7 @@ done
 
 MODES=${MODES:-fp32 tf32 fp16 bf16}
 NO_GRAPH_MODES=${NO_GRAPH_MODES-fp32}
+LEGACY_MODES=${LEGACY_MODES-fp32 fp16}
 ITERS=${ITERS:-2000}
 RESNET_ITERS=${RESNET_ITERS:-50}
 TORCH_RESNET_ITERS=${TORCH_RESNET_ITERS:-100}
@@ -216,6 +219,11 @@ for m in $NO_GRAPH_MODES; do  # crema again without CUDA graphs: what they bring
   crema_vgg "$m" _nograph CREMA_CUDA_GRAPHS=0
   crema_resnet "$m" _nograph CREMA_CUDA_GRAPHS=0
 done
+for m in $LEGACY_MODES; do  # crema again on cuDNN's legacy API: what the graph API brings
+  math_of "$m" >/dev/null || exit 2
+  crema_vgg "$m" _legacy CREMA_CUDNN_API=legacy
+  crema_resnet "$m" _legacy CREMA_CUDNN_API=legacy
+done
 if [[ $dry_run == 1 ]]; then
   trap - EXIT
   echo "# dry run: nothing ran; the generated nets and solvers are kept in $work"
@@ -226,7 +234,7 @@ fi
 git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 git_dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (+ local changes)" || true)
 elapsed=$(($(date +%s) - start_s))
-export MODES NO_GRAPH_MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
+export MODES NO_GRAPH_MODES LEGACY_MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
 python3 - "$work" >"$work/report.md" <<'EOF'
 import json, os, re, sys
 work = sys.argv[1]
@@ -308,6 +316,14 @@ def crema_resnet(m, tag=""):
     if fused:
         route_note += (f"; epilogues: {fused.count('fused')} shapes inside cuDNN's fused call, "
                        f"{fused.count('apart')} as a pass of their own (timed)")
+    # src/cudnn_adapter.cu logs "cuDNN convolution <shape>: fwd engine N (...), ..." and
+    # "legacy API: ..." where a direction runs on cuDNN's legacy API.
+    setups = re.findall(r"cuDNN convolution .*: (.*)$", read(name, "err"), re.M)
+    if setups:
+        legacy = sum("legacy API" in s for s in setups)
+        engines = sorted({int(e) for s in setups for e in re.findall(r"fwd engine (\d+)", s)})
+        route_note += (f"; cuDNN: {len(setups) - legacy} of {len(setups)} convolution setups "
+                       f"on the graph API (forward engines {engines})")
     route_note += graph_note(out)
     return med * images / batch / 1e3, (f"forward median {med:.3f} ms/batch (mean {mean:.3f}), "
                                         f"{env['RESNET_ITERS']} batches"
@@ -364,6 +380,15 @@ for m in env.get("NO_GRAPH_MODES", "").split():
         notes.append(f"{label} {fmt(without)} s (with graphs / without: "
                      f"{ratio(with_graphs, without)})")
     details.append(f"- crema {m} without CUDA graphs (CREMA_CUDA_GRAPHS=0): " + "; ".join(notes))
+
+for m in env.get("LEGACY_MODES", "").split():
+    notes = []
+    for label, run_task in (("VGG-CIFAR", crema_vgg), ("ResNet-50", crema_resnet)):
+        graph_api, _ = run_task(m)
+        legacy, _ = run_task(m, "_legacy")
+        notes.append(f"{label} {fmt(legacy)} s (graph API / legacy: {ratio(graph_api, legacy)})")
+    details.append(f"- crema {m} on cuDNN's legacy API (CREMA_CUDNN_API=legacy): "
+                   + "; ".join(notes))
 
 print("Details (crema's VGG time is `crema train`'s, its first iterations included; "
       "PyTorch's likewise includes its warm-up):")
