@@ -718,7 +718,8 @@ struct ConvolutionOp::Impl {
     }
     if (!plan && first)
       LOG(WARNING) << "cuDNN graph API: " << why << " for the " << DirectionName(dir)
-                   << " convolution " << shape_text << "; it runs on the legacy cuDNN API";
+                   << (beta != 0.f ? " (accumulating)" : "") << " convolution " << shape_text
+                   << "; it runs on the legacy cuDNN API";
     return plan.get();
   }
 

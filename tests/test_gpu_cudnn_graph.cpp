@@ -5,7 +5,8 @@
 //     gradient: the plan built with beta 1) for 2-D shapes with groups, stride, padding and
 //     dilation, a 1-D and a 3-D shape, an fp32 NHWC shape, and TF32. FP32 within relative
 //     1e-5 of the largest value (other algorithms, same fp32 math), TF32 within 5e-3.
-//   - The op's Description names the graph API's engines for every slot it ran, and in FP32
+//   - The op's Description names the graph API's engines for every slot it ran (for the
+//     1-D and 3-D shapes a slot may instead say it fell back to the legacy API), and in FP32
 //     none whose numerical notes break FP32's promises (tensor cores, FFT, Winograd,
 //     non-deterministic); the legacy op names the legacy API.
 //   - CREMA_CUDNN_API takes "graph" or "legacy" and nothing else (crema::Error).
@@ -151,7 +152,9 @@ void ExpectFp32Engines(const std::string& description) {
     EXPECT_EQ(description.find(note), std::string::npos) << note << " in " << description;
 }
 
-void CompareApis(const cudnn::ConvShape& s, double tolerance) {
+// require_graph: every slot must run on the graph API (2-D shapes); otherwise a slot may
+// fall back to the legacy API, which the Description must then say.
+void CompareApis(const cudnn::ConvShape& s, double tolerance, bool require_graph = true) {
   SCOPED_TRACE(s.ToString());
   cudnn::ConvolutionOp graph_op, legacy_op;
   const Results graph = RunAll(&graph_op, s);
@@ -163,11 +166,17 @@ void CompareApis(const cudnn::ConvShape& s, double tolerance) {
   ExpectSameResults(graph, legacy, tolerance);
   EXPECT_NE(legacy.description.find("legacy API"), std::string::npos) << legacy.description;
   if (GraphApiBuilt()) {
+    const bool some_legacy = graph.description.find("legacy API") != std::string::npos;
+    int engines = 0;
     for (const char* slot :
          {"fwd engine", "bwd-data engine", "bwd-filter engine", "bwd-filter accumulate engine"})
-      EXPECT_NE(graph.description.find(slot), std::string::npos)
-          << slot << " missing in " << graph.description;
-    EXPECT_EQ(graph.description.find("legacy"), std::string::npos) << graph.description;
+      engines += graph.description.find(slot) != std::string::npos;
+    if (require_graph) {
+      EXPECT_EQ(engines, 4) << graph.description;
+      EXPECT_FALSE(some_legacy) << graph.description;
+    } else {
+      EXPECT_TRUE(engines == 4 || some_legacy) << graph.description;
+    }
     if (s.precision == Precision::FP32) ExpectFp32Engines(graph.description);
   }
 }
@@ -176,9 +185,11 @@ TEST_F(GpuCudnnGraph, MatchesLegacyApiFp32) {
   REQUIRE_CUDNN();
   CompareApis(Shape(2, 2, 4, 6, 2, 9, 3, 1, 2, 1, Precision::FP32), 1e-5);
   CompareApis(Shape(2, 3, 5, 4, 1, 8, 3, 2, 1, 2, Precision::FP32), 1e-5);
-  CompareApis(Shape(2, 2, 6, 8, 1, 5, 1, 0, 1, 1, Precision::FP32), 1e-5);   // 1x1
-  CompareApis(Shape(1, 2, 3, 4, 1, 11, 3, 1, 1, 1, Precision::FP32), 1e-5);  // 1-D
-  CompareApis(Shape(3, 1, 2, 3, 1, 5, 3, 1, 1, 1, Precision::FP32), 1e-5);   // 3-D
+  CompareApis(Shape(2, 2, 6, 8, 1, 5, 1, 0, 1, 1, Precision::FP32), 1e-5);  // 1x1
+  // 1-D (run as 1 x W) and 3-D: cuDNN may have no deterministic fp32 engine for some
+  // direction; the legacy API then runs it.
+  CompareApis(Shape(1, 2, 3, 4, 1, 11, 3, 1, 1, 1, Precision::FP32), 1e-5, false);
+  CompareApis(Shape(3, 1, 2, 3, 1, 5, 3, 1, 1, 1, Precision::FP32), 1e-5, false);
   CompareApis(Shape(2, 2, 4, 6, 2, 7, 3, 1, 1, 1, Precision::FP32, cudnn::ConvLayout::NHWC), 1e-5);
 }
 
