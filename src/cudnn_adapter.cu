@@ -77,6 +77,14 @@ size_t workspace_limit() {
   return static_cast<size_t>(mb) << 20;
 }
 
+// How many engine configurations of one heuristics list the graph API's search builds and
+// times at most (as PyTorch's cudnn.benchmark_limit, 10 by default).
+int max_plans() {
+  const char* v = std::getenv("CREMA_CUDNN_MAX_ENGINES");
+  const long n = v && *v ? std::atol(v) : 10;
+  return static_cast<int>(std::max(1L, std::min(n, 1000L)));
+}
+
 // One cuDNN handle per host thread, on crema's stream (src/cuda_stream.hpp) like cuBLAS and
 // the kernels.
 cudnnHandle_t handle() {
@@ -526,6 +534,7 @@ std::map<std::pair<std::string, cudnnHandle_t>, std::shared_ptr<const GraphConv>
 struct SearchRules {
   bool half = false, tf32 = false, fast = false, nondet = false;
   size_t workspace_limit = 0;
+  int max_plans = 10;  // configurations built and timed per heuristics list, best first
 };
 
 // Builds the plan at a cached choice, or searches (times every allowed configuration of
@@ -561,13 +570,15 @@ std::shared_ptr<const GraphConv> SearchGraph(const GraphGeometry& g, Direction d
     fallback_list = mode == CUDNN_HEUR_MODE_FALLBACK;
     if (have_choice && cached.fallback_list != fallback_list) continue;
     std::vector<BackendPtr> configs = EngineConfigs(*conv->graph, mode);
-    for (int i = 0; i < static_cast<int>(configs.size()); ++i) {
+    int built = 0;  // plans finalized from this list (some compile kernels: costly)
+    for (int i = 0; i < static_cast<int>(configs.size()) && built < rules.max_plans; ++i) {
       if (have_choice && i != cached.position) continue;
       int64_t engine = -1, bytes = 0;
       std::vector<cudnnBackendNumericalNote_t> notes;
       EngineOf(*configs[i], &engine, &notes);
       if (have_choice && engine != cached.engine) break;  // the list changed: search again
       if (!NotesAllowed(notes, rules.half, rules.tf32, rules.fast, rules.nondet)) continue;
+      ++built;
       BackendPtr plan = MakePlan(*configs[i], h, &bytes);
       if (!plan || bytes < 0 || static_cast<size_t>(bytes) > rules.workspace_limit) continue;
       candidates.push_back({std::move(plan), i, engine, bytes, NotesString(notes)});
@@ -895,7 +906,7 @@ struct ConvolutionOp::Impl {
              << (fast ? " fast" : "") << (nondet ? " nondet" : "") << " ws " << workspace_limit();
     key = key_text.str();
     shape_text = s.ToString();
-    rules = {IsHalfPrecision(s.precision), tf32, fast, nondet, workspace_limit()};
+    rules = {IsHalfPrecision(s.precision), tf32, fast, nondet, workspace_limit(), max_plans()};
     geometry = {xdims, wdims, ydims, pad, stride, dil, type, s.layout};
     legacy_chosen = false;
     misaligned_warned = false;

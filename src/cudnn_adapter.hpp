@@ -33,6 +33,8 @@
 //                               precisions always allow them)
 //   CREMA_CUDNN_NONDETERMINISTIC=1  allow non-deterministic (atomic) backward algorithms
 //   CREMA_CUDNN_API=legacy      the legacy API for every direction (default: graph)
+//   CREMA_CUDNN_MAX_ENGINES     graph API: configurations built and timed per geometry and
+//                               direction, best-ranked first (default 10)
 #pragma once
 #ifdef CREMA_WITH_CUDA
 
