@@ -537,9 +537,9 @@ struct SearchRules {
   int max_plans = 10;  // configurations built and timed per heuristics list, best first
 };
 
-// Builds the plan at a cached choice, or searches (times every allowed configuration of
+// Builds the plan at a cached choice, or searches (times the allowed configurations of
 // heuristics mode A, then of FALLBACK when none qualifies) and records the choice. Null
-// when no engine qualifies.
+// when no engine qualifies or none of them runs.
 std::shared_ptr<const GraphConv> SearchGraph(const GraphGeometry& g, Direction dir, float beta,
                                              const SearchRules& rules, const std::string& key) {
   cudnnHandle_t h = handle();
@@ -595,8 +595,10 @@ std::shared_ptr<const GraphConv> SearchGraph(const GraphGeometry& g, Direction d
     }
   }
   if (candidates.empty()) return SearchGraph(g, dir, beta, rules, key);
+  // A new search times its candidates, a lone one too (it must run before it is kept); a
+  // plan rebuilt from the cached choice is kept as it is.
   size_t best = 0;
-  if (candidates.size() > 1) {
+  if (!have_choice) {
     const size_t elem = g.type == CUDNN_DATA_FLOAT ? 4 : 2;
     ScratchBuffer x(ElementCount(g.xdims) * elem), w(ElementCount(g.wdims) * elem),
         y(ElementCount(g.ydims) * elem);
