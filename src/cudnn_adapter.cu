@@ -826,19 +826,8 @@ struct ConvolutionOp::Impl {
   static void set_tensor(cudnnTensorDescriptor_t desc, const std::vector<int>& dims,
                          cudnnDataType_t type = CUDNN_DATA_FLOAT,
                          ConvLayout layout = ConvLayout::NCHW) {
-    const int nb = static_cast<int>(dims.size());
-    std::vector<int> order(nb);  // axes from outermost to innermost
-    for (int i = 0; i < nb; ++i) order[i] = i;
-    if (layout == ConvLayout::NHWC) {
-      for (int i = 1; i + 1 < nb; ++i) order[i] = i + 1;
-      order[nb - 1] = 1;
-    }
-    std::vector<int> strides(nb);
-    int stride = 1;
-    for (int i = nb - 1; i >= 0; --i) {
-      strides[order[i]] = stride;
-      stride *= dims[order[i]];
-    }
+    const std::vector<int64_t> wide = PackedStrides(dims, layout);
+    const std::vector<int> strides(wide.begin(), wide.end());
     check(cudnnSetTensorNdDescriptor(desc, type, static_cast<int>(dims.size()), dims.data(),
                                      strides.data()),
           "cudnnSetTensorNdDescriptor");

@@ -26,6 +26,7 @@
 #ifdef CREMA_WITH_CUDA
 #include "crema/gpu_math.hpp"
 #include "src/cuda_util.hpp"
+#include "src/cudnn_adapter.hpp"
 #endif
 
 namespace crema {
@@ -44,6 +45,15 @@ inline bool GpuAvailable() {
   do {                                                                       \
     if (!GpuAvailable()) GTEST_SKIP() << "no CUDA device: GPU test skipped"; \
   } while (0)
+
+#ifdef CREMA_WITH_CUDA
+// REQUIRE_GPU, and skips too in a GPU build without cuDNN.
+#define REQUIRE_CUDNN()                                             \
+  do {                                                              \
+    REQUIRE_GPU();                                                  \
+    if (!cudnn::Available()) GTEST_SKIP() << "built without cuDNN"; \
+  } while (0)
+#endif
 
 // Every test starts from the suite's seed (so it draws the same numbers alone, as ctest runs
 // it, or after other tests in one process, as tools/gpu_check.sh does) and leaves the

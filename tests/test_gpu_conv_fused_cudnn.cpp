@@ -29,12 +29,6 @@ class GpuConvFused : public GpuTest {};
 
 #ifdef CREMA_WITH_CUDA
 
-#define REQUIRE_CUDNN()                                             \
-  do {                                                              \
-    REQUIRE_GPU();                                                  \
-    if (!cudnn::Available()) GTEST_SKIP() << "built without cuDNN"; \
-  } while (0)
-
 // A 2-D convolution shape in NCHW; output size from crema's formula.
 cudnn::ConvShape Shape2d(int num, int channels, int num_output, int groups, int size, int kernel,
                          int pad, int stride, Precision precision) {

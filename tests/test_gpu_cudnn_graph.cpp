@@ -32,12 +32,6 @@ class GpuCudnnGraph : public GpuTest {};
 
 #ifdef CREMA_WITH_CUDA
 
-#define REQUIRE_CUDNN()                                             \
-  do {                                                              \
-    REQUIRE_GPU();                                                  \
-    if (!cudnn::Available()) GTEST_SKIP() << "built without cuDNN"; \
-  } while (0)
-
 // Sets an environment variable for one scope, restoring the earlier value after.
 class ScopedEnv {
  public:

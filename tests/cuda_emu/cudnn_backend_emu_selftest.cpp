@@ -20,19 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "tests/cuda_emu/selftest_check.hpp"
+
 namespace {
-
-int failures = 0;
-int checks = 0;
-
-void Check(bool ok, const std::string& what, int line) {
-  ++checks;
-  if (!ok) {
-    ++failures;
-    std::printf("FAIL (line %d): %s\n", line, what.c_str());
-  }
-}
-#define CHECK(cond) Check((cond), #cond, __LINE__)
 
 constexpr cudnnStatus_t kOk = CUDNN_STATUS_SUCCESS;
 constexpr cudnnStatus_t kBad = CUDNN_STATUS_BAD_PARAM;
@@ -41,11 +31,11 @@ constexpr cudnnStatus_t kUnsupported = CUDNN_STATUS_NOT_SUPPORTED;
 void CheckStatus(cudnnStatus_t got, cudnnStatus_t want, const char* call, int line) {
   char last[512] = "";  // the emulator's message for a failure
   if (got != want && got != kOk) cudnnGetLastErrorString(last, sizeof last);
-  Check(got == want,
-        std::string(call) + ": got " + std::to_string(static_cast<int>(got)) + ", want " +
-            std::to_string(static_cast<int>(want)) +
-            (last[0] ? std::string(" [") + last + "]" : ""),
-        line);
+  selftest::Check(got == want,
+                  std::string(call) + ": got " + std::to_string(static_cast<int>(got)) + ", want " +
+                      std::to_string(static_cast<int>(want)) +
+                      (last[0] ? std::string(" [") + last + "]" : ""),
+                  line);
 }
 #define EXPECT_STATUS(call, want) CheckStatus((call), (want), #call, __LINE__)
 #define EXPECT_OK(call) EXPECT_STATUS((call), CUDNN_STATUS_SUCCESS)
@@ -492,24 +482,24 @@ void TestGeometry(const Geometry& g, cudnnHandle_t handle, std::mt19937* rng) {
       Desc op = MakeOp(&pool, dir, conv, xt, wt, yt, alpha, beta);
       Desc graph = MakeGraph(&pool, handle, op);
       const std::vector<Desc> cfgs = Configs(&pool, graph, CUDNN_HEUR_MODE_A);
-      Check(cfgs.size() == 5, what + ": 5 configurations", __LINE__);
+      selftest::Check(cfgs.size() == 5, what + ": 5 configurations", __LINE__);
       Bytes got[5];
       for (size_t i = 0; i < cfgs.size() && i < 5; ++i) {
         const EngineInfo e = EngineOf(&pool, cfgs[i]);
-        Check(e.index == kListA[i], what + ": heuristics order", __LINE__);
+        selftest::Check(e.index == kListA[i], what + ": heuristics order", __LINE__);
         if (e.index < 0 || e.index > 4) continue;
         const int64_t k = e.index;
-        Check(e.notes.size() == (kNoteOf[k] < 0 ? 0u : 1u) &&
-                  (e.notes.empty() || e.notes[0] == kNoteOf[k]),
-              what + ": numerical notes of engine " + std::to_string(k), __LINE__);
-        Check(e.behavior_notes == 0, what + ": no behavior notes", __LINE__);
+        selftest::Check(e.notes.size() == (kNoteOf[k] < 0 ? 0u : 1u) &&
+                            (e.notes.empty() || e.notes[0] == kNoteOf[k]),
+                        what + ": numerical notes of engine " + std::to_string(k), __LINE__);
+        selftest::Check(e.behavior_notes == 0, what + ": no behavior notes", __LINE__);
         cudnnStatus_t status;
         Desc plan = MakePlan(&pool, handle, cfgs[i], &status);
-        Check(status == (k == 3 ? kUnsupported : kOk),
-              what + ": plan finalize of engine " + std::to_string(k), __LINE__);
+        selftest::Check(status == (k == 3 ? kUnsupported : kOk),
+                        what + ": plan finalize of engine " + std::to_string(k), __LINE__);
         if (status != kOk) continue;
-        Check(GetI64(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE) == kWorkspaceOf[k],
-              what + ": workspace of engine " + std::to_string(k), __LINE__);
+        selftest::Check(GetI64(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE) == kWorkspaceOf[k],
+                        what + ": workspace of engine " + std::to_string(k), __LINE__);
         if (k == 4) continue;  // its 4 GiB workspace is not allocated here
         data.Reset(dir, beta);
         EXPECT_OK(cudnnBackendExecute(handle, plan, pack));
@@ -517,15 +507,17 @@ void TestGeometry(const Geometry& g, cudnnHandle_t handle, std::mt19937* rng) {
         data.Reset(dir, beta);
         EXPECT_OK(Legacy(handle, g, dir, k == 1 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH, alpha, beta,
                          data.dev[0]->p, data.dev[1]->p, data.dev[2]->p));
-        Check(got[k] == data.Result(dir),
-              what + ": engine " + std::to_string(k) + " equals the legacy call bit for bit",
-              __LINE__);
-        Check(!AnyNan(ToFloats(g.type, got[k])), what + ": no NaN (beta 0 reads nothing)",
-              __LINE__);
+        selftest::Check(
+            got[k] == data.Result(dir),
+            what + ": engine " + std::to_string(k) + " equals the legacy call bit for bit",
+            __LINE__);
+        selftest::Check(!AnyNan(ToFloats(g.type, got[k])), what + ": no NaN (beta 0 reads nothing)",
+                        __LINE__);
       }
-      Check(got[2] == got[0], what + ": engines 0 and 2 agree", __LINE__);
+      selftest::Check(got[2] == got[0], what + ": engines 0 and 2 agree", __LINE__);
       if (g.type == CUDNN_DATA_FLOAT)  // engine 1 reads fp32 operands rounded to TF32
-        Check(got[1] != got[0], what + ": engine 1 (TF32) differs from engine 0", __LINE__);
+        selftest::Check(got[1] != got[0], what + ": engine 1 (TF32) differs from engine 0",
+                        __LINE__);
       if (beta == 0.f) {
         for (int k = 0; k < 5; ++k) plain[k] = got[k];
       } else {  // beta 1 accumulates: alpha * plain + prior
@@ -539,7 +531,7 @@ void TestGeometry(const Geometry& g, cudnnHandle_t handle, std::mt19937* rng) {
                                          std::fabs(static_cast<double>(prior[j]))});
           ok = std::fabs(acc[j] - (alpha * base[j] + prior[j])) <= tol * scale;
         }
-        Check(ok, what + ": beta 1 accumulates onto the prior destination", __LINE__);
+        selftest::Check(ok, what + ": beta 1 accumulates onto the prior destination", __LINE__);
       }
     }
   }
@@ -1059,6 +1051,5 @@ int main() {
   TestCapture(handle);
   TestDestructionOrder(handle);
   cudnnDestroy(handle);
-  std::printf("cudnn_backend_emu_selftest: %d checks, %d failed\n", checks, failures);
-  return failures;
+  return selftest::Summary("cudnn_backend_emu_selftest");
 }

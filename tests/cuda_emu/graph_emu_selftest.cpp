@@ -19,26 +19,16 @@
 #include <thread>
 #include <vector>
 
+#include "tests/cuda_emu/selftest_check.hpp"
+
 namespace {
-
-int failures = 0;
-int checks = 0;
-
-void Check(bool ok, const std::string& what, int line) {
-  ++checks;
-  if (!ok) {
-    ++failures;
-    std::printf("FAIL (line %d): %s\n", line, what.c_str());
-  }
-}
-#define CHECK(cond) Check((cond), #cond, __LINE__)
 
 template <typename T>
 void CheckCode(T got, T want, const char* call, int line) {
-  Check(got == want,
-        std::string(call) + ": got " + std::to_string(static_cast<long long>(got)) + ", want " +
-            std::to_string(static_cast<long long>(want)),
-        line);
+  selftest::Check(got == want,
+                  std::string(call) + ": got " + std::to_string(static_cast<long long>(got)) +
+                      ", want " + std::to_string(static_cast<long long>(want)),
+                  line);
 }
 #define CHECK_CODE(call, want) CheckCode((call), (want), #call, __LINE__)
 #define CHECK_OK(call) CHECK_CODE((call), cudaSuccess)
@@ -566,7 +556,7 @@ void TestIllegalCalls() {
   };
 
   for (const Case& c : cases) {
-    const int failures_before = failures;
+    const int failures_before = selftest::failures;
     Upload(d, std::vector<float>(n, 0.f));
     CHECK_OK(cudaGetLastError());
     CHECK_OK(cudaStreamBeginCapture(kPerThread, cudaStreamCaptureModeThreadLocal));
@@ -591,7 +581,7 @@ void TestIllegalCalls() {
     CHECK_OK(cudaGetLastError());
     CHECK_OK(cudaStreamSynchronize(kPerThread));
     CHECK(AllEqual(Download(d, n), 1.f));
-    if (failures != failures_before) std::printf("  ... in the case %s\n", c.name);
+    if (selftest::failures != failures_before) std::printf("  ... in the case %s\n", c.name);
   }
 
   // The refused frees did not happen.
@@ -786,6 +776,5 @@ int main() {
   TestCaptureRules();
   TestOtherThreads();
   TestReplayOfFreedMemory();
-  std::printf("graph_emu_selftest: %d checks, %d failed\n", checks, failures);
-  return failures;
+  return selftest::Summary("graph_emu_selftest");
 }
