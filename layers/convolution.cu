@@ -114,6 +114,12 @@ bool ConvolutionLayer::nhwc_16(Precision math) const {
   return IsHalfPrecision(math) && num_spatial_axes_ <= 2;
 }
 
+cudnn::ConvShape ConvolutionLayer::CudnnShape(Precision math) const {
+  return conv_shape(num_, channels_, num_output_, group_, bottom_spatial_, output_shape_,
+                    kernel_shape_, pad_, stride_, dilation_, math,
+                    nhwc_16(math) ? cudnn::ConvLayout::NHWC : cudnn::ConvLayout::NCHW);
+}
+
 void ConvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   if (num_ == 0) return;  // an empty batch
   const void* w16 = prepare_forward(*bottom[0], top[0]);
@@ -156,9 +162,7 @@ const void* ConvolutionLayer::prepare_forward(const Blob& bottom, Blob* top) {
   const Precision math = precision();
   const bool nhwc = nhwc_16(math);
   if (!cudnn_) cudnn_ = std::make_shared<cudnn::ConvolutionOp>();
-  const cudnn::ConvShape shape = conv_shape(
-      num_, channels_, num_output_, group_, bottom_spatial_, output_shape_, kernel_shape_, pad_,
-      stride_, dilation_, math, nhwc ? cudnn::ConvLayout::NHWC : cudnn::ConvLayout::NCHW);
+  const cudnn::ConvShape shape = CudnnShape(math);
   cudnn_->Setup(shape);
   const void* w16 = nullptr;
   if (IsHalfPrecision(math)) {  // round W once for every bottom (and the backward pass)

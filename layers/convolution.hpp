@@ -64,6 +64,9 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   bool runs_fused_cudnn() const {
     return use_fused_cudnn_;
   }
+  // The geometry this layer gives cuDNN under precision `math` (its current shapes; FP16/BF16
+  // with 1 or 2 spatial axes run channels last).
+  cudnn::ConvShape CudnnShape(Precision math) const;
   // The test-time fused forward of one bottom/top pair (src/inference_fusion.hpp): top gets
   // the epilogue of the convolution WITHOUT its bias (the epilogue's shift carries it).
   void ForwardWithEpilogue(const Blob& bottom, Blob* top, const ChannelEpilogue& epilogue);

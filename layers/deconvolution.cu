@@ -39,11 +39,7 @@ __global__ void deconv_bias_grad(int num, int channels, int spatial, const float
 
 }  // namespace
 
-void DeconvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
-  LAYER_REQUIRE(num_spatial_axes_ >= 1 && num_spatial_axes_ <= 3,
-                "GPU deconvolution supports 1 to 3 spatial axes, got " << num_spatial_axes_);
-  if (num_ == 0) return;  // an empty batch
-  if (!cudnn_) cudnn_ = std::make_shared<cudnn::ConvolutionOp>();
+cudnn::ConvShape DeconvolutionLayer::CudnnShape(Precision math) const {
   cudnn::ConvShape s;
   s.num = num_;
   s.channels = conv_in_channels_;     // = num_output_: the top's channels
@@ -57,8 +53,16 @@ void DeconvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) 
   s.dilation = dilation_;
   // TF32 is a cuDNN math mode on fp32 arrays; the 16-bit formats are not applied here
   // (Deconvolution computes in fp32 for FP16/BF16 nets).
-  s.precision = precision() == Precision::TF32 ? Precision::TF32 : Precision::FP32;
-  cudnn_->Setup(s);
+  s.precision = math == Precision::TF32 ? Precision::TF32 : Precision::FP32;
+  return s;
+}
+
+void DeconvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
+  LAYER_REQUIRE(num_spatial_axes_ >= 1 && num_spatial_axes_ <= 3,
+                "GPU deconvolution supports 1 to 3 spatial axes, got " << num_spatial_axes_);
+  if (num_ == 0) return;  // an empty batch
+  if (!cudnn_) cudnn_ = std::make_shared<cudnn::ConvolutionOp>();
+  cudnn_->Setup(CudnnShape(precision()));
   const float* weight = blobs_[0]->gpu_data();
   for (size_t i = 0; i < bottom.size(); ++i) {
     float* y = top[i]->mutable_gpu_data();

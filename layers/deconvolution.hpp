@@ -22,6 +22,7 @@ namespace crema {
 #ifdef CREMA_WITH_CUDA
 namespace cudnn {
 class ConvolutionOp;  // src/cudnn_adapter.hpp
+struct ConvShape;
 }  // namespace cudnn
 #endif
 
@@ -46,6 +47,9 @@ class DeconvolutionLayer : public BaseConvolutionLayer {
   bool GraphSafeForward() const override {
     return true;
   }
+  // The geometry this layer gives cuDNN under precision `math`, in the conv view (its
+  // current shapes; FP16/BF16 nets run it in fp32).
+  cudnn::ConvShape CudnnShape(Precision math) const;
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;

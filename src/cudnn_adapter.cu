@@ -176,8 +176,10 @@ bool tensor_math(cudnnMathType_t m) {
 #if CUDNN_VERSION >= 90000
 #define CREMA_CUDNN_GRAPH_API 1
 #endif
-
-enum class Direction { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
+// Heuristics and plans for a described GPU (CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR): 9.8 on.
+#if CUDNN_VERSION >= 90800
+#define CREMA_CUDNN_DEVICELESS 1
+#endif
 
 const char* DirectionName(Direction d) {
   switch (d) {
@@ -311,11 +313,18 @@ struct GraphConv {
   std::string notes;
 };
 
+// Where graphs are planned: on this thread's device (its cuDNN handle), or without one
+// for the GPU a device-property descriptor describes (PlanDeviceless).
+struct PlanTarget {
+  cudnnHandle_t handle = nullptr;
+  cudnnBackendDescriptor_t device = nullptr;
+};
+
 // The graph of one direction; alpha 1, beta as given (1: accumulate into the output).
 std::unique_ptr<GraphConv> BuildGraph(const GraphGeometry& g, Direction dir, float beta,
-                                      cudnnHandle_t h) {
+                                      const PlanTarget& target) {
   auto conv = std::make_unique<GraphConv>();
-  conv->handle = h;
+  conv->handle = target.handle;
   auto tensor = [&](int64_t uid, const std::vector<int>& dims) {
     auto t = std::make_unique<Backend>(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
     t->set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &g.type);
@@ -382,7 +391,8 @@ std::unique_ptr<GraphConv> BuildGraph(const GraphGeometry& g, Direction dir, flo
 
   conv->graph = std::make_unique<Backend>(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
   const cudnnBackendDescriptor_t ops[] = {op->get()};
-  conv->graph->set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  if (target.handle)
+    conv->graph->set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &target.handle);
   conv->graph->set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, ops);
   conv->graph->finalize("cudnnBackendFinalize(operation graph)");
   conv->parts.push_back(std::move(desc));
@@ -391,10 +401,16 @@ std::unique_ptr<GraphConv> BuildGraph(const GraphGeometry& g, Direction dir, flo
 }
 
 // The engine configurations cuDNN's heuristics list for a graph, best guess first.
-std::vector<BackendPtr> EngineConfigs(const Backend& graph, cudnnBackendHeurMode_t mode) {
+std::vector<BackendPtr> EngineConfigs(const Backend& graph, cudnnBackendHeurMode_t mode,
+                                      const PlanTarget& target) {
   Backend heuristics(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
   heuristics.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph);
   heuristics.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
+#ifdef CREMA_CUDNN_DEVICELESS
+  if (target.device)
+    heuristics.set(CUDNN_ATTR_ENGINEHEUR_DEVICEPROP, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                   &target.device);
+#endif
   heuristics.finalize("cudnnBackendFinalize(engine heuristics)");
   int64_t count = 0;
   check(cudnnBackendGetAttribute(heuristics.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
@@ -434,9 +450,15 @@ void EngineOf(const Backend& config, int64_t* index,
 }
 
 // The execution plan of a configuration, or null when cuDNN cannot build it here.
-BackendPtr MakePlan(const Backend& config, cudnnHandle_t h, int64_t* workspace) {
+BackendPtr MakePlan(const Backend& config, const PlanTarget& target, int64_t* workspace) {
   auto plan = std::make_unique<Backend>(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-  plan->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &h);
+  if (target.handle)
+    plan->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &target.handle);
+#ifdef CREMA_CUDNN_DEVICELESS
+  if (target.device)
+    plan->set(CUDNN_ATTR_EXECUTION_PLAN_DEVICEPROP, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+              &target.device);
+#endif
   plan->set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, config);
   if (cudnnBackendFinalize(plan->get()) != CUDNN_STATUS_SUCCESS) return nullptr;
   int64_t n = 0;
@@ -537,17 +559,65 @@ struct SearchRules {
   int max_plans = 10;  // configurations built and timed per heuristics list, best first
 };
 
+// An engine configuration the search may time: its plan and where it came from.
+struct Candidate {
+  BackendPtr plan;
+  int position;
+  int64_t engine, workspace;
+  std::string notes;
+};
+
+// Walks one heuristics list of `conv`'s graph as the search does: configurations whose
+// notes the rules forbid are skipped, the others (best first, at most rules.max_plans of
+// them) are built as plans, and those within the workspace limit become candidates. With
+// `cached`, only the configuration at its position counts, and only while it is still the
+// same engine. `report` (may be null) gets every configuration examined.
+std::vector<Candidate> ListCandidates(const GraphConv& conv, cudnnBackendHeurMode_t mode,
+                                      const SearchRules& rules, const PlanTarget& target,
+                                      const GraphChoice* cached,
+                                      std::vector<EngineReport>* report) {
+  std::vector<Candidate> candidates;
+  std::vector<BackendPtr> configs = EngineConfigs(*conv.graph, mode, target);
+  int built = 0;  // plans finalized from this list (some compile kernels: costly)
+  for (int i = 0; i < static_cast<int>(configs.size()) && built < rules.max_plans; ++i) {
+    if (cached && i != cached->position) continue;
+    EngineReport seen;
+    seen.fallback_list = mode == CUDNN_HEUR_MODE_FALLBACK;
+    seen.position = i;
+    std::vector<cudnnBackendNumericalNote_t> notes;
+    EngineOf(*configs[i], &seen.engine, &notes);
+    if (cached && seen.engine != cached->engine) break;  // the list changed: search again
+    seen.notes = NotesString(notes);
+    seen.allowed = NotesAllowed(notes, rules.half, rules.tf32, rules.fast, rules.nondet);
+    if (seen.allowed) {
+      ++built;
+      int64_t bytes = -1;
+      BackendPtr plan = MakePlan(*configs[i], target, &bytes);
+      seen.built = plan != nullptr;
+      seen.workspace = plan ? bytes : -1;
+      seen.candidate = plan && bytes >= 0 && static_cast<size_t>(bytes) <= rules.workspace_limit;
+      if (seen.candidate)
+        candidates.push_back({std::move(plan), i, seen.engine, bytes, seen.notes});
+    }
+    if (report) report->push_back(seen);
+  }
+  return candidates;
+}
+
+// The heuristics lists the search walks, in order: FALLBACK only when mode A gives nothing.
+constexpr cudnnBackendHeurMode_t kHeuristicModes[] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
+
 // Builds the plan at a cached choice, or searches (times the allowed configurations of
 // heuristics mode A, then of FALLBACK when none qualifies) and records the choice. Null
 // when no engine qualifies or none of them runs.
 std::shared_ptr<const GraphConv> SearchGraph(const GraphGeometry& g, Direction dir, float beta,
                                              const SearchRules& rules, const std::string& key) {
-  cudnnHandle_t h = handle();
+  const PlanTarget target{handle(), nullptr};
   GraphChoice cached;
   bool have_choice = false;
   {
     std::lock_guard<std::mutex> lock(cache_mutex());
-    auto plan = graph_plans().find({key, h});
+    auto plan = graph_plans().find({key, target.handle});
     if (plan != graph_plans().end()) return plan->second;
     auto choice = graph_choices().find(key);
     if (choice != graph_choices().end()) {
@@ -556,33 +626,14 @@ std::shared_ptr<const GraphConv> SearchGraph(const GraphGeometry& g, Direction d
       have_choice = true;
     }
   }
-  std::unique_ptr<GraphConv> conv = BuildGraph(g, dir, beta, h);
-  const cudnnBackendHeurMode_t modes[] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
-  struct Candidate {
-    BackendPtr plan;
-    int position;
-    int64_t engine, workspace;
-    std::string notes;
-  };
+  std::unique_ptr<GraphConv> conv = BuildGraph(g, dir, beta, target);
   std::vector<Candidate> candidates;
   bool fallback_list = false;
-  for (cudnnBackendHeurMode_t mode : modes) {
+  for (cudnnBackendHeurMode_t mode : kHeuristicModes) {
     fallback_list = mode == CUDNN_HEUR_MODE_FALLBACK;
     if (have_choice && cached.fallback_list != fallback_list) continue;
-    std::vector<BackendPtr> configs = EngineConfigs(*conv->graph, mode);
-    int built = 0;  // plans finalized from this list (some compile kernels: costly)
-    for (int i = 0; i < static_cast<int>(configs.size()) && built < rules.max_plans; ++i) {
-      if (have_choice && i != cached.position) continue;
-      int64_t engine = -1, bytes = 0;
-      std::vector<cudnnBackendNumericalNote_t> notes;
-      EngineOf(*configs[i], &engine, &notes);
-      if (have_choice && engine != cached.engine) break;  // the list changed: search again
-      if (!NotesAllowed(notes, rules.half, rules.tf32, rules.fast, rules.nondet)) continue;
-      ++built;
-      BackendPtr plan = MakePlan(*configs[i], h, &bytes);
-      if (!plan || bytes < 0 || static_cast<size_t>(bytes) > rules.workspace_limit) continue;
-      candidates.push_back({std::move(plan), i, engine, bytes, NotesString(notes)});
-    }
+    candidates =
+        ListCandidates(*conv, mode, rules, target, have_choice ? &cached : nullptr, nullptr);
     if (!candidates.empty() || have_choice) break;
   }
   if (candidates.empty()) {
@@ -622,7 +673,7 @@ std::shared_ptr<const GraphConv> SearchGraph(const GraphGeometry& g, Direction d
   std::shared_ptr<const GraphConv> shared(conv.release());
   std::lock_guard<std::mutex> lock(cache_mutex());
   graph_choices()[key] = {fallback_list, shared->position, shared->engine};
-  graph_plans()[{key, h}] = shared;
+  graph_plans()[{key, target.handle}] = shared;
   return shared;
 }
 
@@ -650,6 +701,49 @@ cudnnDataType_t data_type(Precision precision) {
       return CUDNN_DATA_FLOAT;
   }
 }
+
+namespace {
+
+// A shape's graph geometry; cuDNN wants at least 2 spatial axes, so 1-D becomes 1 x W.
+GraphGeometry GeometryOf(const ConvShape& s) {
+  const int d = static_cast<int>(s.kernel.size());
+  if (d < 1 || d > 3) CREMA_THROW("cuDNN convolution supports 1 to 3 spatial axes, got " << d);
+  auto widen = [d](const std::vector<int>& v, int fill) {
+    std::vector<int> out = v;
+    if (d == 1) out.insert(out.begin(), fill);
+    return out;
+  };
+  GraphGeometry g;
+  const std::vector<int> in = widen(s.input, 1), out = widen(s.output, 1), k = widen(s.kernel, 1);
+  g.pad = widen(s.pad, 0);
+  g.stride = widen(s.stride, 1);
+  g.dilation = widen(s.dilation, 1);
+  g.xdims = {s.num, s.channels};
+  g.ydims = {s.num, s.num_output};
+  g.wdims = {s.num_output, s.channels / s.groups};
+  g.xdims.insert(g.xdims.end(), in.begin(), in.end());
+  g.ydims.insert(g.ydims.end(), out.begin(), out.end());
+  g.wdims.insert(g.wdims.end(), k.begin(), k.end());
+  g.type = data_type(s.precision);
+  g.layout = s.layout;
+  return g;
+}
+
+// The precision's promises (cudnn_adapter.hpp) and the environment's overrides. Reduced
+// precisions give up bit-exactness with the CPU anyway: FFT and Winograd engines are
+// allowed for them (still deterministic ones only).
+SearchRules RulesOf(const ConvShape& s) {
+  SearchRules r;
+  r.half = IsHalfPrecision(s.precision);
+  r.tf32 = s.precision != Precision::FP32 || env_flag("CREMA_CUDNN_ALLOW_TF32");
+  r.fast = s.precision != Precision::FP32 || env_flag("CREMA_CUDNN_FAST_ALGOS");
+  r.nondet = env_flag("CREMA_CUDNN_NONDETERMINISTIC");
+  r.workspace_limit = workspace_limit();
+  r.max_plans = max_plans();
+  return r;
+}
+
+}  // namespace
 
 // The algorithm of the fused convolution + bias + identity: cuDNN documents the identity
 // activation as running only with it. ReLU runs with any algorithm: it first tries the one
@@ -836,48 +930,34 @@ struct ConvolutionOp::Impl {
   void configure(const ConvShape& s) {
     fused_sized = false;  // new descriptors: the fused workspace is sized again
     relu_needs_fused_algo = false;
-    const int d = static_cast<int>(s.kernel.size());
-    if (d < 1 || d > 3) CREMA_THROW("cuDNN convolution supports 1 to 3 spatial axes, got " << d);
-    // cuDNN wants at least 2 spatial axes: a 1-D convolution becomes 1 x W.
-    auto widen = [d](const std::vector<int>& v, int fill) {
-      std::vector<int> out = v;
-      if (d == 1) out.insert(out.begin(), fill);
-      return out;
-    };
-    const std::vector<int> in = widen(s.input, 1), out = widen(s.output, 1), k = widen(s.kernel, 1),
-                           pad = widen(s.pad, 0), stride = widen(s.stride, 1),
-                           dil = widen(s.dilation, 1);
-    const int nd = static_cast<int>(k.size());
-
-    std::vector<int> xdims = {s.num, s.channels}, ydims = {s.num, s.num_output},
-                     wdims = {s.num_output, s.channels / s.groups}, bdims = {1, s.num_output};
-    for (int i = 0; i < nd; ++i) {
-      xdims.push_back(in[i]);
-      ydims.push_back(out[i]);
-      wdims.push_back(k[i]);
-      bdims.push_back(1);
-    }
-    const cudnnDataType_t type = data_type(s.precision);
-    set_tensor(x, xdims, type, s.layout);
+    geometry = GeometryOf(s);
+    rules = RulesOf(s);
+    const std::vector<int>& ydims = geometry.ydims;
+    const int nd = static_cast<int>(geometry.pad.size());
+    std::vector<int> bdims = {1, s.num_output};
+    bdims.resize(nd + 2, 1);
+    const cudnnDataType_t type = geometry.type;
+    set_tensor(x, geometry.xdims, type, s.layout);
     set_tensor(y, ydims, type, s.layout);
     set_tensor(y32, ydims);  // the fp32 y of AddBias/BackwardBias: NCHW in every layout
     set_tensor(bias, bdims);
     // Filter dims are [O, C/groups, k...] in both formats; NHWC stores them [O][k...][C/groups].
     const cudnnTensorFormat_t filter_format =
         s.layout == ConvLayout::NHWC ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
-    check(cudnnSetFilterNdDescriptor(w, type, filter_format, static_cast<int>(wdims.size()),
-                                     wdims.data()),
-          "cudnnSetFilterNdDescriptor");
-    check(cudnnSetConvolutionNdDescriptor(conv, nd, pad.data(), stride.data(), dil.data(),
-                                          CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+    check(
+        cudnnSetFilterNdDescriptor(w, type, filter_format, static_cast<int>(geometry.wdims.size()),
+                                   geometry.wdims.data()),
+        "cudnnSetFilterNdDescriptor");
+    check(cudnnSetConvolutionNdDescriptor(conv, nd, geometry.pad.data(), geometry.stride.data(),
+                                          geometry.dilation.data(), CUDNN_CROSS_CORRELATION,
+                                          CUDNN_DATA_FLOAT),
           "cudnnSetConvolutionNdDescriptor");
     check(cudnnSetConvolutionGroupCount(conv, s.groups), "cudnnSetConvolutionGroupCount");
     // Tensor-core math: asked for by the precision (TF32, 16-bit), or by the environment.
     // For fp32 tensors CUDNN_DEFAULT_MATH permits TF32; 16-bit tensors use tensor ops.
-    const bool tf32 = s.precision != Precision::FP32 || env_flag("CREMA_CUDNN_ALLOW_TF32");
-    const cudnnMathType_t math = IsHalfPrecision(s.precision) ? CUDNN_TENSOR_OP_MATH
-                                 : tf32                       ? CUDNN_DEFAULT_MATH
-                                                              : CUDNN_FMA_MATH;
+    const cudnnMathType_t math = rules.half   ? CUDNN_TENSOR_OP_MATH
+                                 : rules.tf32 ? CUDNN_DEFAULT_MATH
+                                              : CUDNN_FMA_MATH;
     check(cudnnSetConvolutionMathType(conv, math), "cudnnSetConvolutionMathType");
 
     // The output geometry cuDNN derives must be crema's (an internal invariant).
@@ -889,16 +969,11 @@ struct ConvolutionOp::Impl {
     std::ostringstream key_text;
     int device = 0;
     cudaGetDevice(&device);
-    // Reduced precisions give up bit-exactness with the CPU anyway: FFT and Winograd
-    // algorithms are allowed for them (still deterministic ones only).
-    const bool fast = s.precision != Precision::FP32 || env_flag("CREMA_CUDNN_FAST_ALGOS");
-    const bool nondet = env_flag("CREMA_CUDNN_NONDETERMINISTIC");
-    key_text << "dev " << device << " " << s.ToString() << (tf32 ? " tf32" : "")
-             << (fast ? " fast" : "") << (nondet ? " nondet" : "") << " ws " << workspace_limit();
+    key_text << "dev " << device << " " << s.ToString() << (rules.tf32 ? " tf32" : "")
+             << (rules.fast ? " fast" : "") << (rules.nondet ? " nondet" : "") << " ws "
+             << rules.workspace_limit;
     key = key_text.str();
     shape_text = s.ToString();
-    rules = {IsHalfPrecision(s.precision), tf32, fast, nondet, workspace_limit(), max_plans()};
-    geometry = {xdims, wdims, ydims, pad, stride, dil, type, s.layout};
     legacy_chosen = false;
     misaligned_warned = false;
     for (int i = 0; i < kSlots; ++i) {
@@ -1112,6 +1187,70 @@ std::string ConvolutionOp::Description() const {
 
 // ---------------------------------------------------------------------------------------
 // Pooling, softmax, activations, LRN (fp32).
+
+// ---------------------------------------------------------------------------------------
+// Deviceless planning (cudnn_adapter.hpp): the search's graph, heuristics, rules and plans
+// for a GPU described by a device-property descriptor; nothing runs.
+
+bool DevicelessPlanningAvailable() {
+#ifdef CREMA_CUDNN_DEVICELESS
+  return cudnnGetVersion() >= 90800;
+#else
+  return false;
+#endif
+}
+
+std::vector<EngineReport> PlanDeviceless(const ConvShape& shape, Direction direction,
+                                         bool accumulate, const std::string& device_json) {
+#ifdef CREMA_CUDNN_DEVICELESS
+  if (!DevicelessPlanningAvailable())
+    CREMA_THROW("planning without a device needs cuDNN >= 9.8; the library loaded is "
+                << cudnnGetVersion());
+  Backend device(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR);
+  device.set(CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION, CUDNN_TYPE_CHAR,
+             static_cast<int64_t>(device_json.size()), device_json.data());
+  device.finalize("cudnnBackendFinalize(device properties from JSON)");
+  const PlanTarget target{nullptr, device.get()};
+  const SearchRules rules = RulesOf(shape);
+  const float beta = direction == Direction::kBackwardFilter && accumulate ? 1.f : 0.f;
+  std::unique_ptr<GraphConv> conv = BuildGraph(GeometryOf(shape), direction, beta, target);
+  std::vector<EngineReport> report;
+  for (cudnnBackendHeurMode_t mode : kHeuristicModes)
+    if (!ListCandidates(*conv, mode, rules, target, nullptr, &report).empty()) break;
+  return report;
+#else
+  (void)shape, (void)direction, (void)accumulate, (void)device_json;
+  CREMA_THROW("planning without a device needs cuDNN >= 9.8; crema was built against "
+              << VersionString());
+#endif
+}
+
+std::string DevicePropertiesJson(int device) {
+#ifdef CREMA_CUDNN_DEVICELESS
+  if (!DevicelessPlanningAvailable())
+    CREMA_THROW("describing a device needs cuDNN >= 9.8; the library loaded is "
+                << cudnnGetVersion());
+  Backend properties(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR);
+  const int32_t id = device;
+  properties.set(CUDNN_ATTR_DEVICEPROP_DEVICE_ID, CUDNN_TYPE_INT32, 1, &id);
+  properties.finalize("cudnnBackendFinalize(device properties of a device)");
+  int64_t length = 0;
+  check(cudnnBackendGetAttribute(properties.get(), CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION,
+                                 CUDNN_TYPE_CHAR, 0, &length, nullptr),
+        "cudnnBackendGetAttribute(device properties' JSON length)");
+  std::string json(static_cast<size_t>(std::max<int64_t>(length, 0)), '\0');
+  check(cudnnBackendGetAttribute(properties.get(), CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION,
+                                 CUDNN_TYPE_CHAR, length, &length, &json[0]),
+        "cudnnBackendGetAttribute(device properties' JSON)");
+  json.resize(static_cast<size_t>(std::max<int64_t>(std::min<int64_t>(length, json.size()), 0)));
+  while (!json.empty() && json.back() == '\0') json.pop_back();
+  return json;
+#else
+  (void)device;
+  CREMA_THROW("describing a device needs cuDNN >= 9.8; crema was built against "
+              << VersionString());
+#endif
+}
 
 namespace {
 
@@ -1378,6 +1517,15 @@ void ConvolutionOp::BackwardBias(const float*, float*) {
 }
 std::string ConvolutionOp::Description() const {
   return "cuDNN missing";
+}
+bool DevicelessPlanningAvailable() {
+  return false;
+}
+std::vector<EngineReport> PlanDeviceless(const ConvShape&, Direction, bool, const std::string&) {
+  missing();
+}
+std::string DevicePropertiesJson(int) {
+  missing();
 }
 
 struct PoolingOp::Impl {};

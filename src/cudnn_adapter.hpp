@@ -132,6 +132,42 @@ class ConvolutionOp {
 };
 
 // ---------------------------------------------------------------------------------------
+// Deviceless planning: the graph API's search up to, not including, the timing, for a GPU
+// described rather than present (cuDNN >= 9.8 builds heuristics and execution plans from a
+// device-property descriptor, which cuDNN serialises as JSON). It builds the same graph,
+// asks the same heuristics, applies the same rules and builds the same plans as
+// ConvolutionOp does on a device, so the descriptors crema writes meet the real cuDNN
+// library on a machine without a GPU (the tests do this for every zoo convolution).
+enum class Direction { kForward = 0, kBackwardData = 1, kBackwardFilter = 2 };
+
+// One engine configuration of a heuristics list, as the search saw it.
+struct EngineReport {
+  bool fallback_list = false;  // listed by heuristics mode FALLBACK (else mode A)
+  int position = 0;            // its place in that list (best guess first)
+  int64_t engine = -1;         // cuDNN's global engine index
+  std::string notes;           // its numerical notes, e.g. "tensor-core,winograd"
+  bool allowed = false;        // the notes keep the shape's precision promises (see above)
+  bool built = false;          // its execution plan finalised (tried for allowed ones only,
+                               // at most CREMA_CUDNN_MAX_ENGINES per list)
+  int64_t workspace = -1;      // the plan's workspace, bytes (when built)
+  bool candidate = false;      // built within the workspace limit: the search would time it
+};
+
+// Whether this build and the cuDNN library loaded can plan without a device (>= 9.8).
+bool DevicelessPlanningAvailable();
+
+// The configurations the search examines for one direction of `shape` (`accumulate`: the
+// filter gradient is added to dw, beta 1) on the GPU `device_json` describes: mode A's list,
+// then FALLBACK's when mode A yields no candidate, as on a device. Throws crema::Error when
+// cuDNN cannot plan without a device, rejects the description or the graph.
+std::vector<EngineReport> PlanDeviceless(const ConvShape& shape, Direction direction,
+                                         bool accumulate, const std::string& device_json);
+
+// cuDNN's description of CUDA device `device` as JSON, for PlanDeviceless elsewhere (needs
+// the device). Throws crema::Error when cuDNN cannot describe it.
+std::string DevicePropertiesJson(int device);
+
+// ---------------------------------------------------------------------------------------
 // The other layers' ops (fp32 only; device pointers; shapes in elements). Each holds its
 // descriptors in an Impl made on first Setup; Setup is cheap when nothing changed; every
 // cuDNN call is checked (crema::Error). In builds without cuDNN every entry point throws.

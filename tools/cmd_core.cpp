@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <set>
@@ -23,6 +24,7 @@
 #include <cuda_runtime.h>
 
 #include "src/cuda_stream.hpp"
+#include "src/cudnn_adapter.hpp"
 #endif
 
 DEFINE_string(solver, "", "train: the solver prototxt");
@@ -43,6 +45,9 @@ DEFINE_bool(allow_cpu_fallback, false,
             "refusing to build the net");
 DEFINE_string(sigint_effect, "stop",
               "what SIGINT (Ctrl-C) does while training: stop|snapshot|none");
+DEFINE_string(cudnn_json, "",
+              "device_query: write cuDNN's description of the GPU (JSON, cuDNN >= 9.8) to "
+              "this file, for planning without it (tests/test_cudnn_deviceless.cpp)");
 DEFINE_string(sighup_effect, "snapshot", "what SIGHUP does while training: stop|snapshot|none");
 
 namespace crema {
@@ -545,15 +550,29 @@ int RunDeviceQuery(const std::vector<std::string>& args) {
               << "Warp size:                     " << prop.warpSize << "\n"
               << "Max threads per block:         " << prop.maxThreadsPerBlock << "\n"
               << "Number of multiprocessors:     " << prop.multiProcessorCount << "\n"
-              << "L2 cache size:                 " << prop.l2CacheSize << "\n";
+              << "L2 cache size:                 " << prop.l2CacheSize << "\n"
+              << "cuDNN:                         " << cudnn::VersionString() << "\n";
   }
+  if (!FLAGS_cudnn_json.empty()) {
+    CREMA_REQUIRE(gpus.size() == 1, "--cudnn_json describes one GPU: give one --gpu ID");
+    const std::string json = cudnn::DevicePropertiesJson(gpus[0]);
+    std::ofstream out(FLAGS_cudnn_json);
+    out << json << "\n";
+    CREMA_REQUIRE(out.good(), "cannot write " << FLAGS_cudnn_json);
+    std::cout << "cuDNN's description of device " << gpus[0] << ": " << FLAGS_cudnn_json << "\n";
+  }
+#else
+  CREMA_REQUIRE(FLAGS_cudnn_json.empty(), "--cudnn_json needs a crema built with CUDA and cuDNN");
 #endif
   return 0;
 }
 
-REGISTER_COMMAND("device_query", "show the properties of the GPU(s)",
-                 "crema device_query [--gpu ID|all]\n\nNeeds a crema built with CUDA.",
-                 RunDeviceQuery);
+REGISTER_COMMAND(
+    "device_query", "show the properties of the GPU(s)",
+    "crema device_query [--gpu ID|all] [--cudnn_json FILE]\n\nNeeds a crema built with "
+    "CUDA. --cudnn_json writes cuDNN's description of one GPU (cuDNN >= 9.8),\n"
+    "with which cuDNN plans for that GPU on machines without one.",
+    RunDeviceQuery);
 
 }  // namespace
 }  // namespace tools

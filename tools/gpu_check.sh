@@ -17,7 +17,10 @@
 #    crema_tests exist: the build machine's source folder becomes a link to this checkout (as
 #    root, when nothing is there), its crema binary path a link to .device/bin/crema.
 # Then:
-#  1. crema_tests --gtest_filter='*Gpu*' (every GPU test: GpuLayers, GpuMath, GpuSolver, ...).
+#  0. `crema device_query --gpu 0 --cudnn_json`: cuDNN's description of the GPU
+#     (cudnn_device.json, for tests/data/; see tests/test_cudnn_deviceless.cpp).
+#  1. crema_tests --gtest_filter='*Gpu*:*Deviceless*' (every GPU test: GpuLayers, GpuMath,
+#     GpuSolver, ..., and the deviceless cuDNN planning against this machine's cuDNN).
 #     With no visible device they all skip; the script then says so and stops after them.
 #     Then the convolution tests again under each forced route (CREMA_CONV_1X1_GEMM 0/1 x
 #     CREMA_CONV_FUSED_CUDNN 0/1): left to timing, a device takes one route per shape, so the
@@ -28,9 +31,10 @@
 #     its knobs, MODES, ITERS, ..., pass through).
 #  4. Prints the short tables last: tests, timings, then the benchmark's.
 # With $OUT set, the full logs are written there too (at most 8 files): gpu_check.log (the
-# summary), gpu_tests.log, timings.log, bench_report.md, bench_runs.log and build.log.
+# summary), gpu_tests.log, timings.log, bench_report.md, bench_runs.log, build.log and
+# cudnn_device.json.
 # Knobs (environment): BUILD_DIR, CUDA_ARCH, JOBS (default nproc), LENET_ITERS, VGG_ITERS,
-# NO_BUILD=1 (use the existing build), NO_BENCH=1, GTEST_FILTER ('*Gpu*'), TESTS_TIMEOUT (420 s),
+# NO_BUILD=1 (use the existing build), NO_BENCH=1, GTEST_FILTER ('*Gpu*:*Deviceless*'), TESTS_TIMEOUT (420 s),
 # NO_ROUTE_SWEEP=1, ROUTE_FILTER.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -40,7 +44,7 @@ arch=${CUDA_ARCH:-90}
 jobs=${JOBS:-$(nproc)}
 lenet_iters=${LENET_ITERS:-200}
 vgg_iters=${VGG_ITERS:-50}
-filter=${GTEST_FILTER:-*Gpu*}
+filter=${GTEST_FILTER:-*Gpu*:*Deviceless*}
 bundle=.device/bundle.tar.xz
 work=$(mktemp -d /tmp/crema-gpu-check.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -144,6 +148,13 @@ gpu_name=""
 if command -v nvidia-smi >/dev/null 2>&1; then
   gpu_name=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
   [[ -n $gpu_name ]] && log "GPU: $gpu_name"
+fi
+
+# ---- 0. cuDNN's description of the GPU ------------------------------------------------------
+if "$crema" device_query --gpu 0 --cudnn_json "$logs/cudnn_device.json" >"$work/query.log" 2>&1; then
+  log "cuDNN's description of GPU 0: $logs/cudnn_device.json"
+else
+  log "no cuDNN description of GPU 0: $(tail -1 "$work/query.log")"
 fi
 
 # ---- 1. tests -----------------------------------------------------------------------------
