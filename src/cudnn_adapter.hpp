@@ -173,6 +173,11 @@ std::string DevicePropertiesJson(int device);
 // cuDNN call is checked (crema::Error). In builds without cuDNN every entry point throws.
 // The layers using them are in layers/cudnn_layers.hpp; the engine choice in
 // layers/engines.cpp.
+// They use cuDNN's legacy calls (pooling and activations are deprecated in cuDNN 9, softmax
+// and LRN are not). The graph API is no way out yet: asked, deviceless, for an H100, cuDNN
+// 9.19's heuristics list no engine at all for a graph of pointwise operations alone (an
+// activation, a bias addition) and, for max pooling (a resample graph), one engine of the
+// FALLBACK list in NCHW and none in NHWC.
 
 // 2-D pooling of x [num, channels, height, width] into y [num, channels, pooled_h, pooled_w]
 // (cuDNN's output size: floor((H + 2 pad - k) / stride) + 1; Setup checks it).
