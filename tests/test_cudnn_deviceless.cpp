@@ -71,6 +71,23 @@ const std::string& H100() {
   return json;
 }
 
+// A 2-D convolution keeping its size: k x k kernel, padding k / 2, stride and dilation 1.
+cudnn::ConvShape SameSizeShape(int num, int channels, int num_output, int size, int k,
+                               Precision precision,
+                               cudnn::ConvLayout layout = cudnn::ConvLayout::NCHW) {
+  cudnn::ConvShape shape;
+  shape.num = num;
+  shape.channels = channels;
+  shape.num_output = num_output;
+  shape.input = shape.output = {size, size};
+  shape.kernel = {k, k};
+  shape.pad = {k / 2, k / 2};
+  shape.stride = shape.dilation = {1, 1};
+  shape.precision = precision;
+  shape.layout = layout;
+  return shape;
+}
+
 // One direction of one geometry, as ConvolutionOp::Setup searches it.
 struct Planned {
   cudnn::ConvShape shape;
@@ -188,17 +205,8 @@ TEST(CudnnDeviceless, EveryZooConvolutionHasAnEngineOnH100) {
 // ranks first for a ResNet-50 1x1 convolution on an H100.
 TEST(CudnnDeviceless, PrecisionRulesShapeTheCandidates) {
   REQUIRE_DEVICELESS_CUDNN();
-  cudnn::ConvShape shape;
-  shape.num = 32;
-  shape.channels = 256;
-  shape.num_output = 64;
-  shape.input = shape.output = {56, 56};
-  shape.kernel = {1, 1};
-  shape.pad = {0, 0};
-  shape.stride = shape.dilation = {1, 1};
   auto candidate_notes = [&](Precision precision, cudnn::ConvLayout layout) {
-    shape.precision = precision;
-    shape.layout = layout;
+    const cudnn::ConvShape shape = SameSizeShape(32, 256, 64, 56, 1, precision, layout);
     std::vector<std::string> notes;
     for (const cudnn::EngineReport& e :
          cudnn::PlanDeviceless(shape, cudnn::Direction::kForward, false, H100()))
@@ -221,14 +229,7 @@ TEST(CudnnDeviceless, PrecisionRulesShapeTheCandidates) {
 // every configuration it looked at in list order.
 TEST(CudnnDeviceless, ReportFollowsTheHeuristicsList) {
   REQUIRE_DEVICELESS_CUDNN();
-  cudnn::ConvShape shape;
-  shape.num = 10;
-  shape.channels = 64;
-  shape.num_output = 64;
-  shape.input = shape.output = {56, 56};
-  shape.kernel = {3, 3};
-  shape.pad = shape.stride = shape.dilation = {1, 1};
-  shape.precision = Precision::TF32;
+  const cudnn::ConvShape shape = SameSizeShape(10, 64, 64, 56, 3, Precision::TF32);
   const auto report = cudnn::PlanDeviceless(shape, cudnn::Direction::kForward, false, H100());
   ASSERT_FALSE(report.empty());
   int tried[2] = {0, 0};  // plans tried per list (mode A, FALLBACK)
@@ -247,13 +248,7 @@ TEST(CudnnDeviceless, ReportFollowsTheHeuristicsList) {
 
 TEST(CudnnDeviceless, MalformedDescriptionIsAClearError) {
   REQUIRE_DEVICELESS_CUDNN();
-  cudnn::ConvShape shape;
-  shape.num = 1;
-  shape.channels = 3;
-  shape.num_output = 8;
-  shape.input = shape.output = {8, 8};
-  shape.kernel = {3, 3};
-  shape.pad = shape.stride = shape.dilation = {1, 1};
+  const cudnn::ConvShape shape = SameSizeShape(1, 3, 8, 8, 3, Precision::FP32);
   try {
     cudnn::PlanDeviceless(shape, cudnn::Direction::kForward, false, "{\"deviceVer\": 900}");
     FAIL() << "an incomplete description was accepted";
@@ -269,18 +264,11 @@ TEST(GpuCudnnDeviceless, ThisDevicesDescriptionPlansAsTheDevice) {
   REQUIRE_DEVICELESS_CUDNN();
   const std::string json = cudnn::DevicePropertiesJson(CudaCurrentDevice());
   EXPECT_NE(json.find("multiProcessorCount"), std::string::npos) << json;
-  cudnn::ConvShape shape;
-  shape.num = 8;
-  shape.channels = 64;
-  shape.num_output = 64;
-  shape.input = shape.output = {28, 28};
-  shape.stride = shape.dilation = {1, 1};
   for (int k : {1, 3}) {
     for (Precision precision : {Precision::FP32, Precision::FP16}) {
-      shape.kernel = {k, k};
-      shape.pad = {k / 2, k / 2};
-      shape.precision = precision;
-      shape.layout = IsHalfPrecision(precision) ? cudnn::ConvLayout::NHWC : cudnn::ConvLayout::NCHW;
+      const cudnn::ConvShape shape = SameSizeShape(
+          8, 64, 64, 28, k, precision,
+          IsHalfPrecision(precision) ? cudnn::ConvLayout::NHWC : cudnn::ConvLayout::NCHW);
       cudnn::ConvolutionOp op;
       op.Setup(shape);
       const std::string chosen = op.Description();  // "fwd engine N (...), ..."
