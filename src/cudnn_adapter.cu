@@ -1242,8 +1242,8 @@ std::string DevicePropertiesJson(int device) {
   check(cudnnBackendGetAttribute(properties.get(), CUDNN_ATTR_DEVICEPROP_JSON_REPRESENTATION,
                                  CUDNN_TYPE_CHAR, length, &length, &json[0]),
         "cudnnBackendGetAttribute(device properties' JSON)");
-  json.resize(static_cast<size_t>(std::max<int64_t>(std::min<int64_t>(length, json.size()), 0)));
-  while (!json.empty() && json.back() == '\0') json.pop_back();
+  if (length >= 0 && static_cast<size_t>(length) < json.size()) json.resize(length);
+  while (!json.empty() && json.back() == '\0') json.pop_back();  // a C string's end
   return json;
 #else
   (void)device;
