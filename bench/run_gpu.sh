@@ -33,7 +33,9 @@
 # (fp32: crema's two tasks once more in these modes with CREMA_CUDA_GRAPHS=0, reported as
 # the time with CUDA graphs over the time without; empty: no such runs), LEGACY_MODES
 # (fp32 fp16: likewise with CREMA_CUDNN_API=legacy, cuDNN's deprecated cudnnFind* search in
-# place of its graph API, reported as graph-API time over legacy time).
+# place of its graph API, reported as graph-API time over legacy time), COPY_MODES (fp16:
+# ResNet-50 once more with CREMA_ACTIVATION_COPIES=0, every 16-bit convolution rounding its
+# own input, reported as the time with copies over the time without).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start_s=$(date +%s)
@@ -50,6 +52,7 @@ done
 MODES=${MODES:-fp32 tf32 fp16 bf16}
 NO_GRAPH_MODES=${NO_GRAPH_MODES-fp32}
 LEGACY_MODES=${LEGACY_MODES-fp32 fp16}
+COPY_MODES=${COPY_MODES-fp16}
 ITERS=${ITERS:-2000}
 RESNET_ITERS=${RESNET_ITERS:-50}
 TORCH_RESNET_ITERS=${TORCH_RESNET_ITERS:-100}
@@ -224,6 +227,10 @@ for m in $LEGACY_MODES; do  # crema again on cuDNN's legacy API: what the graph 
   crema_vgg "$m" _legacy CREMA_CUDNN_API=legacy
   crema_resnet "$m" _legacy CREMA_CUDNN_API=legacy
 done
+for m in $COPY_MODES; do  # ResNet-50 again without 16-bit activation copies: what they bring
+  math_of "$m" >/dev/null || exit 2
+  crema_resnet "$m" _nocopies CREMA_ACTIVATION_COPIES=0
+done
 if [[ $dry_run == 1 ]]; then
   trap - EXIT
   echo "# dry run: nothing ran; the generated nets and solvers are kept in $work"
@@ -234,7 +241,7 @@ fi
 git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 git_dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (+ local changes)" || true)
 elapsed=$(($(date +%s) - start_s))
-export MODES NO_GRAPH_MODES LEGACY_MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
+export MODES NO_GRAPH_MODES LEGACY_MODES COPY_MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
 python3 - "$work" >"$work/report.md" <<'EOF'
 import json, os, re, sys
 work = sys.argv[1]
@@ -324,6 +331,13 @@ def crema_resnet(m, tag=""):
         engines = sorted({int(e) for s in setups for e in re.findall(r"fwd engine (\d+)", s)})
         route_note += (f"; cuDNN: {len(setups) - legacy} of {len(setups)} convolution setups "
                        f"on the graph API (forward engines {engines})")
+    # tools/cmd_core.cpp: "16-bit activation copies: H convolution inputs taken from their
+    # producer, M rounded by the convolution".
+    copies = re.search(r"16-bit activation copies: (\d+) convolution inputs taken from their "
+                       r"producer, (\d+) rounded", out)
+    if copies:
+        route_note += (f"; 16-bit inputs: {copies.group(1)} taken from their producer, "
+                       f"{copies.group(2)} rounded by the convolution (host-code passes)")
     route_note += graph_note(out)
     return med * images / batch / 1e3, (f"forward median {med:.3f} ms/batch (mean {mean:.3f}), "
                                         f"{env['RESNET_ITERS']} batches"
@@ -389,6 +403,13 @@ for m in env.get("LEGACY_MODES", "").split():
         notes.append(f"{label} {fmt(legacy)} s (graph API / legacy: {ratio(graph_api, legacy)})")
     details.append(f"- crema {m} on cuDNN's legacy API (CREMA_CUDNN_API=legacy): "
                    + "; ".join(notes))
+
+for m in env.get("COPY_MODES", "").split():
+    with_copies, _ = crema_resnet(m)
+    without, _ = crema_resnet(m, "_nocopies")
+    details.append(f"- crema {m} ResNet-50 without 16-bit activation copies "
+                   f"(CREMA_ACTIVATION_COPIES=0): {fmt(without)} s (with / without: "
+                   f"{ratio(with_copies, without)})")
 
 print("Details (crema's VGG time is `crema train`'s, its first iterations included; "
       "PyTorch's likewise includes its warm-up):")

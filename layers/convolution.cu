@@ -123,15 +123,16 @@ cudnn::ConvShape ConvolutionLayer::CudnnShape(Precision math) const {
 void ConvolutionLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
   if (num_ == 0) return;  // an empty batch
   const void* w16 = prepare_forward(*bottom[0], top[0]);
-  for (size_t i = 0; i < bottom.size(); ++i) forward_pair(*bottom[i], top[i], w16, nullptr);
+  for (size_t i = 0; i < bottom.size(); ++i)
+    forward_pair(*bottom[i], top[i], w16, nullptr, nullptr);
 }
 
 void ConvolutionLayer::ForwardWithEpilogue(const Blob& bottom, Blob* top,
-                                           const ChannelEpilogue& epilogue) {
+                                           const ChannelEpilogue& epilogue, Blob* visible) {
   if (num_ == 0) return;
   const void* w16 = prepare_forward(bottom, top);
   if (!fused_cudnn_possible(epilogue)) {
-    forward_pair(bottom, top, w16, &epilogue);
+    forward_pair(bottom, top, w16, &epilogue, visible);
     return;
   }
   if (bottom.shape() != fused_shape_ || precision() != fused_precision_ ||
@@ -145,15 +146,46 @@ void ConvolutionLayer::ForwardWithEpilogue(const Blob& bottom, Blob* top,
   if (use_fused_cudnn_)
     forward_fused_cudnn(bottom, top, epilogue);
   else
-    forward_pair(bottom, top, w16, &epilogue);
+    forward_pair(bottom, top, w16, &epilogue, visible);
 }
 
 void ConvolutionLayer::forward_pair(const Blob& bottom, Blob* top, const void* w16,
-                                    const ChannelEpilogue* epilogue) {
+                                    const ChannelEpilogue* epilogue, Blob* visible) {
+  // The input's 16-bit copy in the route's layout, if its producer wrote one.
+  const void* x16 = nullptr;
+  if (IsHalfPrecision(precision()) && channel_axis_ == 1) {
+    const bool nhwc = !use_gemm_ && nhwc_16(precision());
+    x16 = mixed_precision()->copies->Find(bottom.data(), copy_view(bottom, channels_, nhwc));
+  }
   if (use_gemm_)
-    forward_gemm_1x1(bottom, top, w16, epilogue);
+    forward_gemm_1x1(bottom, top, w16, epilogue, x16, visible);
   else
-    forward_cudnn(bottom, top, w16, epilogue);
+    forward_cudnn(bottom, top, w16, epilogue, x16, visible);
+}
+
+ActivationCopies::View ConvolutionLayer::copy_view(const Blob& blob, int channels,
+                                                   bool nhwc) const {
+  ActivationCopies::View view;
+  view.precision = precision();
+  view.nhwc = nhwc;
+  view.num = num_;
+  view.channels = channels;
+  view.spatial = spatial_volume(blob, num_, channels);
+  return view;
+}
+
+ChannelEpilogue ConvolutionLayer::with_copy(const ChannelEpilogue& epilogue, Blob* visible,
+                                            bool nhwc_possible) {
+  ChannelEpilogue out = epilogue;
+  if (!visible || !IsHalfPrecision(precision()) || channel_axis_ != 1) return out;
+  const ActivationCopies::Target target = mixed_precision()->copies->Produce(
+      visible->data(), copy_view(*visible, num_output_, false), nhwc_possible);
+  if (!target.data) return out;
+  out.copy16 = target.data;
+  out.copy_nhwc = target.view.nhwc;
+  out.copy_bf16 = precision() == Precision::BF16;
+  out.copy_overflow = mixed_precision()->overflow.mutable_gpu_data();
+  return out;
 }
 
 const void* ConvolutionLayer::prepare_forward(const Blob& bottom, Blob* top) {
@@ -199,7 +231,8 @@ void ConvolutionLayer::finish_output(const ChannelEpilogue* epilogue, float* y) 
 }
 
 void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* w16,
-                                     const ChannelEpilogue* epilogue) {
+                                     const ChannelEpilogue* epilogue, const void* x16,
+                                     Blob* visible) {
   const Precision math = precision();
   float* y = top->mutable_gpu_data();
   if (!IsHalfPrecision(math)) {
@@ -207,45 +240,66 @@ void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* 
     finish_output(epilogue, y);
     return;
   }
-  // 16 bits: x -> x16 -> y16 -> widened y (+ fp32 bias).
+  // 16 bits: x -> x16 (unless given) -> y16 -> widened y (+ fp32 bias, or the epilogue).
   float* overflow = mixed_precision()->overflow.mutable_gpu_data();
-  void* x16 = gpu_buffer_16(&x16_, bottom.count());
-  void* y16 = gpu_buffer_16(&y16_, top->count());
-  if (nhwc_16(math)) {
-    gpu_round_16_nhwc(math, num_, channels_, spatial_volume(bottom, num_, channels_),
-                      bottom.gpu_data(), 1.f, x16, overflow);
-    cudnn_->Forward(x16, w16, y16);
-    const int64_t S = spatial_volume(*top, num_, num_output_);
-    if (epilogue)
-      gpu_widen_16_nchw_epilogue(math, num_, num_output_, S, y16, *epilogue, y, overflow);
+  const bool nhwc = nhwc_16(math);
+  if (!x16) {
+    void* rounded = gpu_buffer_16(&x16_, bottom.count());
+    if (nhwc)
+      gpu_round_16_nhwc(math, num_, channels_, spatial_volume(bottom, num_, channels_),
+                        bottom.gpu_data(), 1.f, rounded, overflow);
     else
-      gpu_widen_16_nchw(math, num_, num_output_, S, y16, 1.f, false,
-                        bias_term_ ? blobs_[1]->gpu_data() : nullptr, y, overflow);
+      gpu_round_16(math, bottom.count(), bottom.gpu_data(), 1.f, rounded, overflow);
+    x16 = rounded;
+  }
+  void* y16 = gpu_buffer_16(&y16_, top->count());
+  cudnn_->Forward(x16, w16, y16);
+  if (!nhwc) {
+    gpu_widen_16(math, top->count(), y16, 1.f, false, y, overflow);
+    if (!epilogue) {
+      finish_output(nullptr, y);
+      return;
+    }
+    const ChannelEpilogue copying = with_copy(*epilogue, visible, /*nhwc_possible=*/false);
+    finish_output(&copying, y);
     return;
   }
-  gpu_round_16(math, bottom.count(), bottom.gpu_data(), 1.f, x16, overflow);
-  cudnn_->Forward(x16, w16, y16);
-  gpu_widen_16(math, top->count(), y16, 1.f, false, y, overflow);
-  finish_output(epilogue, y);
+  const int64_t S = spatial_volume(*top, num_, num_output_);
+  if (epilogue) {
+    const ChannelEpilogue copying = with_copy(*epilogue, visible, /*nhwc_possible=*/true);
+    gpu_widen_16_nchw_epilogue(math, num_, num_output_, S, y16, copying, y, overflow);
+  } else {
+    gpu_widen_16_nchw(math, num_, num_output_, S, y16, 1.f, false,
+                      bias_term_ ? blobs_[1]->gpu_data() : nullptr, y, overflow);
+  }
 }
 
 void ConvolutionLayer::forward_gemm_1x1(const Blob& bottom, Blob* top, const void* w16,
-                                        const ChannelEpilogue* epilogue) {
+                                        const ChannelEpilogue* epilogue, const void* x16,
+                                        Blob* visible) {
   const Precision math = precision();
   const int64_t S = out_spatial_dim_;
   const void* x = bottom.gpu_data();
   const void* w = blobs_[0]->gpu_data();
   if (IsHalfPrecision(math)) {
-    void* x16 = gpu_buffer_16(&x16_, bottom.count());
-    gpu_round_16(math, bottom.count(), bottom.gpu_data(), 1.f, x16,
-                 mixed_precision()->overflow.mutable_gpu_data());
+    if (!x16) {
+      void* rounded = gpu_buffer_16(&x16_, bottom.count());
+      gpu_round_16(math, bottom.count(), bottom.gpu_data(), 1.f, rounded,
+                   mixed_precision()->overflow.mutable_gpu_data());
+      x16 = rounded;
+    }
     x = x16;
     w = w16;
   }
   float* y = top->mutable_gpu_data();
   gpu_gemm_batched(math, Trans::No, Trans::No, num_output_, S, channels_, 1.f, w, 0, x,
                    channels_ * S, 0.f, y, num_output_ * S, num_);
-  finish_output(epilogue, y);
+  if (!epilogue) {
+    finish_output(nullptr, y);
+    return;
+  }
+  const ChannelEpilogue copying = with_copy(*epilogue, visible, /*nhwc_possible=*/false);
+  finish_output(&copying, y);
 }
 
 bool ConvolutionLayer::fused_cudnn_possible(const ChannelEpilogue& epilogue) const {
@@ -280,7 +334,7 @@ bool ConvolutionLayer::fused_cudnn_agrees(const Blob& bottom, Blob* top, const v
                                           const ChannelEpilogue& epilogue) {
   const int n = top->count();
   Blob reference(top->shape());
-  forward_pair(bottom, top, w16, &epilogue);
+  forward_pair(bottom, top, w16, &epilogue, nullptr);
   gpu_copy(n, top->gpu_data(), reference.mutable_gpu_data());
   float* y = top->mutable_gpu_data();
   gpu_set(n, std::numeric_limits<float>::quiet_NaN(), y);
@@ -311,7 +365,8 @@ bool ConvolutionLayer::choose_fused_cudnn(const Blob& bottom, Blob* top, const v
   try {
     if (fused_cudnn_agrees(bottom, top, w16, epilogue)) {
       const float fused_ms = CudaTimeMs([&] { forward_fused_cudnn(bottom, top, epilogue); }, 3);
-      const float apart_ms = CudaTimeMs([&] { forward_pair(bottom, top, w16, &epilogue); }, 3);
+      const float apart_ms =
+          CudaTimeMs([&] { forward_pair(bottom, top, w16, &epilogue, nullptr); }, 3);
       fused = fused_ms < apart_ms;
       VLOG(1) << "convolution " << key << ": cuDNN fused with bias and activation " << fused_ms
               << " ms, " << (use_gemm_ ? "GEMMs" : "cuDNN") << " + epilogue pass " << apart_ms

@@ -23,6 +23,7 @@
 #include <memory>
 #include <vector>
 
+#include "crema/activation_copies.hpp"
 #include "layers/base_convolution.hpp"
 
 namespace crema {
@@ -69,7 +70,11 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   cudnn::ConvShape CudnnShape(Precision math) const;
   // The test-time fused forward of one bottom/top pair (src/inference_fusion.hpp): top gets
   // the epilogue of the convolution WITHOUT its bias (the epilogue's shift carries it).
-  void ForwardWithEpilogue(const Blob& bottom, Blob* top, const ChannelEpilogue& epilogue);
+  // `visible` is the blob the next layers read (top, or the epilogue's residual sum): in
+  // FP16/BF16 the output pass also writes the 16-bit copy of it a consumer asked for
+  // (include/crema/activation_copies.hpp).
+  void ForwardWithEpilogue(const Blob& bottom, Blob* top, const ChannelEpilogue& epilogue,
+                           Blob* visible);
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
@@ -84,13 +89,25 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   const void* prepare_forward(const Blob& bottom, Blob* top);
   // One bottom/top pair through cuDNN, or (1x1, stride 1, no padding, one group) as GEMMs;
   // w16: W rounded to 16 bits (FP16/BF16), null otherwise; epilogue: null for the plain
-  // forward (bias added), else applied instead of the bias.
-  void forward_pair(const Blob& bottom, Blob* top, const void* w16,
-                    const ChannelEpilogue* epilogue);
+  // forward (bias added), else applied instead of the bias; visible: as in
+  // ForwardWithEpilogue (null: no copy). In FP16/BF16 the input's 16-bit copy is taken from
+  // ActivationCopies when a producer wrote it.
+  void forward_pair(const Blob& bottom, Blob* top, const void* w16, const ChannelEpilogue* epilogue,
+                    Blob* visible);
+  // The two routes. x16: the input already rounded in the route's layout (null: they round
+  // it); visible: the epilogue's copy is written when a consumer asked for one.
   void forward_cudnn(const Blob& bottom, Blob* top, const void* w16,
-                     const ChannelEpilogue* epilogue = nullptr);
+                     const ChannelEpilogue* epilogue = nullptr, const void* x16 = nullptr,
+                     Blob* visible = nullptr);
   void forward_gemm_1x1(const Blob& bottom, Blob* top, const void* w16,
-                        const ChannelEpilogue* epilogue = nullptr);
+                        const ChannelEpilogue* epilogue = nullptr, const void* x16 = nullptr,
+                        Blob* visible = nullptr);
+  // The ActivationCopies view of `blob` (a bottom or top of this layer: channels on axis 1)
+  // under the net's 16-bit precision, NCHW or NHWC.
+  ActivationCopies::View copy_view(const Blob& blob, int channels, bool nhwc) const;
+  // The epilogue plus the copy of `visible` a consumer asked for, if this route can write
+  // it (NHWC only from the 16-bit NHWC output pass). Call right after top's mutable access.
+  ChannelEpilogue with_copy(const ChannelEpilogue& epilogue, Blob* visible, bool nhwc_possible);
   // The bias (epilogue null) or the epilogue, on fp32 NCHW top data holding the raw output.
   void finish_output(const ChannelEpilogue* epilogue, float* y);
   // cuDNN's fused convolution + bias + ReLU/identity (FP32 and TF32, an epilogue without a

@@ -6,6 +6,10 @@
 //   no residual:  y[i] = act(t)
 //   residual:     y[i] = t,  sum[i] = act(coeff_y * t + coeff_residual * residual[i])
 //   act(u) = relu ? (u > 0 ? u : slope * u) : u     (NaN stays NaN: relu_of, cuda_kernel.cuh)
+// Optionally the pass also writes a 16-bit copy (include/crema/activation_copies.hpp) of what
+// the next layers read (y[i] without a residual, sum[i] with one), rounded to nearest even,
+// in NCHW order (copy16[i]) or NHWC order (copy16[(n*S + s)*C + c], 16-bit output passes
+// only); copy_overflow is set to 1 when a copied value is not finite.
 // (src/inference_fusion.hpp says which layer chains become an epilogue and how scale and
 // shift are derived from their parameters). GPU builds only; every pointer is a device
 // pointer; residual and sum have y's shape.
@@ -23,10 +27,15 @@ struct ChannelEpilogue {
   float slope = 0.f;                // the ReLU's negative slope
   const float* residual = nullptr;  // null: no residual sum
   float coeff_y = 1.f, coeff_residual = 1.f;
-  float* sum = nullptr;  // the residual sum's output (with residual)
+  float* sum = nullptr;    // the residual sum's output (with residual)
+  void* copy16 = nullptr;  // null: no 16-bit copy
+  bool copy_bf16 = false;  // bfloat16 values, else IEEE half
+  bool copy_nhwc = false;
+  float* copy_overflow = nullptr;
 };
 
-// Applies `epilogue` in place to y [num][channels][spatial] holding raw convolution values.
+// Applies `epilogue` in place to y [num][channels][spatial] holding raw convolution values
+// (a copy16 must be NCHW here).
 void gpu_channel_epilogue(int64_t num, int channels, int64_t spatial,
                           const ChannelEpilogue& epilogue, float* y);
 

@@ -163,7 +163,8 @@ void ForwardConvolutionChainGpu(const FusedChain& chain, const Blob& bottom) {
     epilogue.coeff_residual = chain.coeff_residual;
     epilogue.sum = chain.sum->mutable_gpu_data();
   }
-  conv->ForwardWithEpilogue(bottom, chain.conv_top, epilogue);
+  conv->ForwardWithEpilogue(bottom, chain.conv_top, epilogue,
+                            chain.sum ? chain.sum : chain.conv_top);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "crema.pb.h"
+#include "crema/activation_copies.hpp"
 
 namespace crema {
 
@@ -47,6 +48,8 @@ void LossScaler::set_scale(float scale) {
   if (scale > 0) scale_ = scale;
   clean_ = 0;
 }
+
+MixedPrecision::MixedPrecision() : copies(std::make_shared<ActivationCopies>()) {}
 
 std::shared_ptr<MixedPrecision> MakeMixedPrecision(const pb::NetParameter& param) {
   auto mixed = std::make_shared<MixedPrecision>();

@@ -178,16 +178,21 @@ __global__ void round_nhwc_tiled_kernel(int64_t num, int channels, int64_t spati
 
 // 16-bit x [num][S][C] -> fp32 y [num][C][S]: with v = widen(x[(n*S + s)*C + c]) and
 // i = (n*C + c)*S + s,  y[i] = epilogue of (accumulate ? y[i] + scale * v : scale * v) at (c, i)
-// (src/channel_epilogue.hpp; a bias alone is the epilogue's shift).
+// (src/channel_epilogue.hpp; a bias alone is the epilogue's shift), and the epilogue's
+// 16-bit copy (T values) of what the next layers read: NCHW, written beside y[i]; NHWC, put
+// back into the tile and written by a third phase in the order of the first.
 // tile[s - s0][c - c0] holds v; lane tx reads channels c0 + 2 tx and c0 + 2 tx + 1.
+// copy_pairs: the NHWC copy takes channel pairs (as `pairs` for x).
 template <typename T>
 __global__ void widen_nchw_tiled_kernel(int64_t num, int channels, int64_t spatial, const T* x,
                                         float scale, bool accumulate, ChannelEpilogue epilogue,
-                                        float* y, bool pairs, float* overflow) {
+                                        float* y, bool pairs, bool copy_pairs, float* overflow) {
   __shared__ float tile[kTile][kTile + 1];
   const int64_t s0 = static_cast<int64_t>(blockIdx.x) * kTile;
   const int c0 = blockIdx.y * kTile;
   const int tx = threadIdx.x;
+  T* copy = static_cast<T*>(epilogue.copy16);
+  const bool copy_nchw = copy && !epilogue.copy_nhwc, copy_nhwc = copy && epilogue.copy_nhwc;
   bool bad = false;
   for (int64_t n = blockIdx.z; n < num; n += gridDim.z) {
     const T* xn = x + n * channels * spatial;
@@ -217,7 +222,36 @@ __global__ void widen_nchw_tiled_kernel(int64_t num, int channels, int64_t spati
         if (s0 + j >= spatial) break;
         const int64_t i = (n * channels + c) * spatial + s0 + j;
         const float v = tile[j][r];
-        y[i] = apply_epilogue(epilogue, c, i, accumulate ? y[i] + scale * v : scale * v);
+        float seen;  // what the next layers read
+        y[i] = apply_epilogue(epilogue, c, i, accumulate ? y[i] + scale * v : scale * v, &seen);
+        if (copy_nchw) {
+          const T rounded = round_to<T>(seen);
+          bad |= !isfinite(widen(rounded));
+          copy[i] = rounded;
+        }
+        tile[j][r] = seen;  // read by this thread only: no race
+      }
+    }
+    if (copy_nhwc) {
+      __syncthreads();
+      T* copy_n = copy + n * channels * spatial;
+      for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows s, lanes along c (pairs)
+        const int64_t s = s0 + r;
+        const int c = c0 + 2 * tx;
+        if (s >= spatial || c >= channels) continue;
+        const T lo = round_to<T>(tile[r][2 * tx]);
+        bad |= !isfinite(widen(lo));
+        T* out = copy_n + s * channels + c;
+        if (c + 1 < channels) {
+          const T hi = round_to<T>(tile[r][2 * tx + 1]);
+          bad |= !isfinite(widen(hi));
+          if (copy_pairs) {
+            *reinterpret_cast<Pair16<T>*>(out) = Pair16<T>{lo, hi};
+            continue;
+          }
+          out[1] = hi;
+        }
+        out[0] = lo;
       }
     }
     __syncthreads();
@@ -250,9 +284,16 @@ __global__ void widen_nchw_gather_kernel(int64_t n, int channels, int64_t spatia
     const int64_t s = i % spatial, item_c = i / spatial;
     const int c = static_cast<int>(item_c % channels);
     const int64_t item = item_c / channels;
-    const float v = widen(x[(item * spatial + s) * channels + c]);
+    const int64_t nhwc = (item * spatial + s) * channels + c;
+    const float v = widen(x[nhwc]);
     bad |= !isfinite(v);
-    y[i] = apply_epilogue(epilogue, c, i, accumulate ? y[i] + scale * v : scale * v);
+    float seen;  // what the next layers read
+    y[i] = apply_epilogue(epilogue, c, i, accumulate ? y[i] + scale * v : scale * v, &seen);
+    if (epilogue.copy16) {
+      const T rounded = round_to<T>(seen);
+      bad |= !isfinite(widen(rounded));
+      static_cast<T*>(epilogue.copy16)[epilogue.copy_nhwc ? nhwc : i] = rounded;
+    }
   }
   if (bad && overflow) *overflow = 1.f;
 }
@@ -283,7 +324,7 @@ void widen_nchw(int64_t num, int channels, int64_t spatial, const T* x, float sc
   widen_nchw_tiled_kernel<T>
       <<<tile_grid(num, channels, spatial), dim3(32, kTileRows), 0, ::crema::cuda_stream()>>>(
           num, channels, spatial, x, scale, accumulate, epilogue, y, use_pairs(channels, x),
-          overflow);
+          use_pairs(channels, epilogue.copy16), overflow);
   cuda_check_launch("widen_nchw_tiled_kernel");
 }
 

@@ -65,7 +65,8 @@ void gpu_widen_16_nchw(Precision precision, int64_t num, int channels, int64_t s
 
 // y[(n*C + c)*S + s] = the epilogue (src/channel_epilogue.hpp) of the raw convolution value
 // widen(x16[(n*S + s)*C + c]) at channel c: a convolution's bias, BatchNorm, Scale, ReLU
-// and residual sum done by the pass that widens its output.
+// and residual sum done by the pass that widens its output; also the epilogue's 16-bit copy
+// (NCHW or NHWC; same 16-bit type as x16) when it has one.
 void gpu_widen_16_nchw_epilogue(Precision precision, int64_t num, int channels, int64_t spatial,
                                 const void* x16, const ChannelEpilogue& epilogue, float* y,
                                 float* overflow);

@@ -106,6 +106,7 @@ const void* SyncedMemory::cpu_data() {
 void* SyncedMemory::mutable_cpu_data() {
   to_cpu();
   head_ = Head::AT_CPU;
+  ++version_;
   return cpu_ptr_;
 }
 
@@ -117,6 +118,7 @@ const void* SyncedMemory::gpu_data() {
 void* SyncedMemory::mutable_gpu_data() {
   to_gpu();
   head_ = Head::AT_GPU;
+  ++version_;
   return gpu_ptr_;
 }
 
@@ -126,6 +128,7 @@ void SyncedMemory::set_cpu_data(void* data) {
   cpu_ptr_ = data;
   head_ = Head::AT_CPU;
   own_cpu_data_ = false;
+  ++version_;
 }
 
 void SyncedMemory::set_gpu_data(void* data) {
@@ -135,6 +138,7 @@ void SyncedMemory::set_gpu_data(void* data) {
   gpu_ptr_ = data;
   head_ = Head::AT_GPU;
   own_gpu_data_ = false;
+  ++version_;
 #else
   CREMA_THROW("this crema was built without CUDA");
 #endif

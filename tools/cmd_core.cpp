@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "crema.pb.h"
+#include "crema/activation_copies.hpp"
 #include "crema/io.hpp"
 #include "crema/math_functions.hpp"
 #include "crema/net.hpp"
@@ -508,6 +509,13 @@ int RunTime(const std::vector<std::string>& args) {
           << " without per-layer marks: " << mean(whole_net) << " ms (median " << median(whole_net)
           << ")\n";
   if (!net.graph_summary().empty()) table << net.graph_summary() << "\n";
+  const MixedPrecision* mixed = net.mixed_precision();
+  if (mixed && IsHalfPrecision(mixed->precision) && Context::mode() == Mode::GPU) {
+    const ActivationCopies::Counts& copies = mixed->copies->counts();
+    table << "16-bit activation copies: " << copies.hits << " convolution inputs taken from "
+          << "their producer, " << copies.misses << " rounded by the convolution (passes that "
+          << "ran host code; CREMA_ACTIVATION_COPIES=0: off)\n";
+  }
   double total_flops = 0;
   for (double f : flops) total_flops += f;
   std::vector<const Blob*> activations, parameters;

@@ -52,12 +52,17 @@ class LossScaler {
   int clean_ = 0;
 };
 
-// What a net's layers share: the precision, the loss scaler (FP16) and the overflow flag,
-// a one-element blob that GPU conversions set to 1 when they meet a non-finite value.
+class ActivationCopies;  // include/crema/activation_copies.hpp
+
+// What a net's layers share: the precision, the loss scaler (FP16), the overflow flag, a
+// one-element blob that GPU conversions set to 1 when they meet a non-finite value, and the
+// 16-bit copies of activations that FP16/BF16 convolutions hand on to each other.
 struct MixedPrecision {
+  MixedPrecision();
   Precision precision = Precision::FP32;
   LossScaler scaler;
   Blob overflow{std::vector<int>{1}};
+  std::shared_ptr<ActivationCopies> copies;
 
   // The scale FP16 layers apply to gradients (1 for the other precisions).
   float gradient_scale() const { return precision == Precision::FP16 ? scaler.scale() : 1.f; }

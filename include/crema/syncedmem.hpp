@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "crema/common.hpp"
 
@@ -38,6 +39,11 @@ class SyncedMemory {
   size_t size() const { return size_; }
   // The device buffer, or null when none is allocated yet; no copy, no state change.
   const void* gpu_ptr() const { return gpu_ptr_; }
+  // A count that grows with every call that may change the contents (mutable_cpu_data,
+  // mutable_gpu_data, set_cpu_data, set_gpu_data); copies between host and device leave it
+  // alone. Derived copies of the contents (include/crema/activation_copies.hpp) compare it
+  // to tell whether they are still current.
+  uint64_t version() const { return version_; }
 
   // For work queued without these accessors (a replayed CUDA graph, src/net_graph.hpp):
   // copies the host's newer contents to the existing device buffer (nothing else), and
@@ -61,6 +67,7 @@ class SyncedMemory {
   bool cpu_malloc_pinned_ = false;
   bool own_gpu_data_ = false;
   int device_ = -1;
+  uint64_t version_ = 0;
 };
 
 }  // namespace crema
