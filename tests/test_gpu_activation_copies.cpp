@@ -13,6 +13,7 @@
 #include "crema.pb.h"
 #include "crema/activation_copies.hpp"
 #include "crema/net.hpp"
+#include "src/net_graph.hpp"
 #include "tests/gpu_test_util.hpp"
 #include "tests/test_util.hpp"
 
@@ -158,6 +159,31 @@ TEST_F(GpuActivationCopies, SameOutputsAndCopiesUsedOnEveryRoute) {
         EXPECT_EQ(counts().abandoned, 0);
         EXPECT_EQ(without_->mixed_precision()->copies->counts().hits, 0);
       }
+}
+
+// Under CUDA graphs: the first pass asks, the second is captured with the hand-overs (its
+// host code runs once, at the capture), later passes replay it. The capture must succeed (no
+// allocation inside it) and the outputs stay those of the net without copies.
+TEST_F(GpuActivationCopies, SameOutputsUnderCudaGraphs) {
+  REQUIRE_GPU();
+  MakeNets(CopyNet("BF16", 40, 6));
+  with_->set_cuda_graphs(true);
+  without_->set_cuda_graphs(true);
+  for (int pass = 0; pass < 4; ++pass) {
+    gputest::FillBlob(with_->input_blobs()[0], gputest::Gaussian(), 20 + pass);
+    without_->input_blobs()[0]->CopyFrom(*with_->input_blobs()[0]);
+    with_->Forward();
+    without_->Forward();
+    ExpectSameOutputs();
+  }
+#ifdef CREMA_WITH_CUDA  // (a CPU-only build skips this test above)
+  ASSERT_TRUE(with_->cuda_graphs());
+  const NetGraphs::Counts graphs = with_->cuda_graphs()->counts();
+  EXPECT_GE(graphs.captures, 1);
+  EXPECT_GE(graphs.launches, 3);
+  EXPECT_EQ(graphs.failures, 0);
+#endif
+  EXPECT_EQ(counts().hits, 3);  // the captured pass
 }
 
 // Three spatial axes: NCHW copies, written by the epilogue pass after the widening.
