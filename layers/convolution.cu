@@ -174,12 +174,11 @@ ActivationCopies::View ConvolutionLayer::copy_view(const Blob& blob, int channel
   return view;
 }
 
-ChannelEpilogue ConvolutionLayer::with_copy(const ChannelEpilogue& epilogue, Blob* visible,
-                                            bool nhwc_possible) {
+ChannelEpilogue ConvolutionLayer::with_copy(const ChannelEpilogue& epilogue, Blob* visible) {
   ChannelEpilogue out = epilogue;
   if (!visible || !IsHalfPrecision(precision()) || channel_axis_ != 1) return out;
-  const ActivationCopies::Target target = mixed_precision()->copies->Produce(
-      visible->data(), copy_view(*visible, num_output_, false), nhwc_possible);
+  const ActivationCopies::Target target =
+      mixed_precision()->copies->Produce(visible->data(), copy_view(*visible, num_output_, false));
   if (!target.data) return out;
   out.copy16 = target.data;
   out.copy_nhwc = target.view.nhwc;
@@ -224,7 +223,9 @@ const void* ConvolutionLayer::prepare_forward(const Blob& bottom, Blob* top) {
 
 // The bias, or the epilogue in its place, on fp32 NCHW y that holds the raw convolution.
 void ConvolutionLayer::finish_output(const ChannelEpilogue* epilogue, float* y) {
-  if (epilogue)
+  if (epilogue && epilogue->copy16 && epilogue->copy_nhwc)
+    gpu_channel_epilogue_nhwc_copy(precision(), num_, num_output_, out_spatial_dim_, *epilogue, y);
+  else if (epilogue)
     gpu_channel_epilogue(num_, num_output_, out_spatial_dim_, *epilogue, y);
   else if (bias_term_)
     cudnn_->AddBias(blobs_[1]->gpu_data(), y);
@@ -260,13 +261,13 @@ void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* 
       finish_output(nullptr, y);
       return;
     }
-    const ChannelEpilogue copying = with_copy(*epilogue, visible, /*nhwc_possible=*/false);
+    const ChannelEpilogue copying = with_copy(*epilogue, visible);
     finish_output(&copying, y);
     return;
   }
   const int64_t S = spatial_volume(*top, num_, num_output_);
   if (epilogue) {
-    const ChannelEpilogue copying = with_copy(*epilogue, visible, /*nhwc_possible=*/true);
+    const ChannelEpilogue copying = with_copy(*epilogue, visible);
     gpu_widen_16_nchw_epilogue(math, num_, num_output_, S, y16, copying, y, overflow);
   } else {
     gpu_widen_16_nchw(math, num_, num_output_, S, y16, 1.f, false,
@@ -298,7 +299,7 @@ void ConvolutionLayer::forward_gemm_1x1(const Blob& bottom, Blob* top, const voi
     finish_output(nullptr, y);
     return;
   }
-  const ChannelEpilogue copying = with_copy(*epilogue, visible, /*nhwc_possible=*/false);
+  const ChannelEpilogue copying = with_copy(*epilogue, visible);
   finish_output(&copying, y);
 }
 

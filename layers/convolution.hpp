@@ -105,9 +105,9 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   // The ActivationCopies view of `blob` (a bottom or top of this layer: channels on axis 1)
   // under the net's 16-bit precision, NCHW or NHWC.
   ActivationCopies::View copy_view(const Blob& blob, int channels, bool nhwc) const;
-  // The epilogue plus the copy of `visible` a consumer asked for, if this route can write
-  // it (NHWC only from the 16-bit NHWC output pass). Call right after top's mutable access.
-  ChannelEpilogue with_copy(const ChannelEpilogue& epilogue, Blob* visible, bool nhwc_possible);
+  // The epilogue plus the copy of `visible` a consumer asked for, if any (every route writes
+  // either layout). Call right after top's mutable access.
+  ChannelEpilogue with_copy(const ChannelEpilogue& epilogue, Blob* visible);
   // The bias (epilogue null) or the epilogue, on fp32 NCHW top data holding the raw output.
   void finish_output(const ChannelEpilogue* epilogue, float* y);
   // cuDNN's fused convolution + bias + ReLU/identity (FP32 and TF32, an epilogue without a

@@ -73,15 +73,14 @@ const void* ActivationCopies::Find(const std::shared_ptr<SyncedMemory>& data, co
 }
 
 ActivationCopies::Target ActivationCopies::Produce(const std::shared_ptr<SyncedMemory>& data,
-                                                   const View& produced, bool nhwc_possible) {
+                                                   const View& produced) {
   Target target;
   if (!enabled_ || !data) return target;
   Entry* e = entry(data, /*create=*/true);  // the offer: consumers may now ask
   for (Request& request : e->requests) {
     View same_layout = produced;
     same_layout.nhwc = request.view.nhwc;
-    if (request.dropped || !(request.view == same_layout) || (request.view.nhwc && !nhwc_possible))
-      continue;
+    if (request.dropped || !(request.view == same_layout)) continue;
     request.written = true;
     request.version = data->version();
     ++counts_.produced;

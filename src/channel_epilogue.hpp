@@ -8,8 +8,9 @@
 //   act(u) = relu ? (u > 0 ? u : slope * u) : u     (NaN stays NaN: relu_of, cuda_kernel.cuh)
 // Optionally the pass also writes a 16-bit copy (include/crema/activation_copies.hpp) of what
 // the next layers read (y[i] without a residual, sum[i] with one), rounded to nearest even,
-// in NCHW order (copy16[i]) or NHWC order (copy16[(n*S + s)*C + c], 16-bit output passes
-// only); copy_overflow is set to 1 when a copied value is not finite.
+// in NCHW order (copy16[i]) or NHWC order (copy16[(n*S + s)*C + c]: written by the 16-bit
+// output pass, or by gpu_channel_epilogue_nhwc_copy in src/mixed_precision.cuh);
+// copy_overflow is set to 1 when a copied value is not finite.
 // (src/inference_fusion.hpp says which layer chains become an epilogue and how scale and
 // shift are derived from their parameters). GPU builds only; every pointer is a device
 // pointer; residual and sum have y's shape.
@@ -35,7 +36,7 @@ struct ChannelEpilogue {
 };
 
 // Applies `epilogue` in place to y [num][channels][spatial] holding raw convolution values
-// (a copy16 must be NCHW here).
+// (a copy16 must be NCHW here; gpu_channel_epilogue_nhwc_copy writes NHWC ones).
 void gpu_channel_epilogue(int64_t num, int channels, int64_t spatial,
                           const ChannelEpilogue& epilogue, float* y);
 

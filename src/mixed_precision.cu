@@ -298,6 +298,91 @@ __global__ void widen_nchw_gather_kernel(int64_t n, int channels, int64_t spatia
   if (bad && overflow) *overflow = 1.f;
 }
 
+// The epilogue in place on fp32 y [num][C][S] holding raw convolution values (the 1x1 GEMM
+// route's output), with its 16-bit copy NHWC: copy[(n*S + s)*C + c] = round16(seen) where
+// seen is what the next layers read at i = (n*C + c)*S + s (apply_epilogue).
+// tile[c - c0][s - s0] holds seen; the copy is written as in round_nhwc_tiled_kernel.
+template <typename T>
+__global__ void epilogue_nhwc_copy_tiled_kernel(int64_t num, int channels, int64_t spatial,
+                                                ChannelEpilogue epilogue, float* y, bool copy_pairs,
+                                                float* overflow) {
+  __shared__ float tile[kTile][kTile + 1];
+  const int64_t s0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  const int c0 = blockIdx.y * kTile;
+  const int tx = threadIdx.x;
+  T* copy = static_cast<T*>(epilogue.copy16);
+  bool bad = false;
+  for (int64_t n = blockIdx.z; n < num; n += gridDim.z) {
+    for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows c, lanes along s
+      const int c = c0 + r;
+      if (c >= channels) break;
+      for (int j = tx; j < kTile; j += 32) {
+        if (s0 + j >= spatial) break;
+        const int64_t i = (n * channels + c) * spatial + s0 + j;
+        float seen;
+        y[i] = apply_epilogue(epilogue, c, i, y[i], &seen);
+        tile[r][j] = seen;
+      }
+    }
+    __syncthreads();
+    T* copy_n = copy + n * channels * spatial;
+    for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows s, lanes along c (pairs)
+      const int64_t s = s0 + r;
+      const int c = c0 + 2 * tx;
+      if (s >= spatial || c >= channels) continue;
+      const T lo = round_to<T>(tile[2 * tx][r]);
+      bad |= !isfinite(widen(lo));
+      T* out = copy_n + s * channels + c;
+      if (c + 1 < channels) {
+        const T hi = round_to<T>(tile[2 * tx + 1][r]);
+        bad |= !isfinite(widen(hi));
+        if (copy_pairs) {
+          *reinterpret_cast<Pair16<T>*>(out) = Pair16<T>{lo, hi};
+          continue;
+        }
+        out[1] = hi;
+      }
+      out[0] = lo;
+    }
+    __syncthreads();
+  }
+  if (bad && overflow) *overflow = 1.f;
+}
+
+// The same, one thread per copy element (n = num * C * S), in the copy's order.
+template <typename T>
+__global__ void epilogue_nhwc_copy_gather_kernel(int64_t n, int channels, int64_t spatial,
+                                                 ChannelEpilogue epilogue, float* y,
+                                                 float* overflow) {
+  bool bad = false;
+  CUDA_KERNEL_LOOP(k, n) {  // k = (item*S + s)*C + c
+    const int c = static_cast<int>(k % channels);
+    const int64_t item_s = k / channels;
+    const int64_t s = item_s % spatial, item = item_s / spatial;
+    const int64_t i = (item * channels + c) * spatial + s;
+    float seen;
+    y[i] = apply_epilogue(epilogue, c, i, y[i], &seen);
+    const T rounded = round_to<T>(seen);
+    bad |= !isfinite(widen(rounded));
+    static_cast<T*>(epilogue.copy16)[k] = rounded;
+  }
+  if (bad && overflow) *overflow = 1.f;
+}
+
+template <typename T>
+void epilogue_nhwc_copy(int64_t num, int channels, int64_t spatial, const ChannelEpilogue& epilogue,
+                        float* y, float* overflow) {
+  if (!use_tiles(channels, spatial)) {
+    CUDA_LAUNCH(epilogue_nhwc_copy_gather_kernel<T>, num * channels * spatial, channels, spatial,
+                epilogue, y, overflow);
+    return;
+  }
+  epilogue_nhwc_copy_tiled_kernel<T>
+      <<<tile_grid(num, channels, spatial), dim3(32, kTileRows), 0, ::crema::cuda_stream()>>>(
+          num, channels, spatial, epilogue, y, use_pairs(channels, epilogue.copy16), overflow);
+  cuda_check_launch("epilogue_nhwc_copy_tiled_kernel");
+}
+
 // Tiled or gathered (see above), for one 16-bit type.
 template <typename T>
 void round_nhwc(int64_t num, int channels, int64_t spatial, const float* x, float scale, T* y,
@@ -407,6 +492,16 @@ void gpu_round_16_nhwc(Precision precision, int64_t num, int channels, int64_t s
     round_nhwc(num, channels, spatial, x, scale, static_cast<__half*>(y16), overflow);
   else
     round_nhwc(num, channels, spatial, x, scale, static_cast<__nv_bfloat16*>(y16), overflow);
+}
+
+void gpu_channel_epilogue_nhwc_copy(Precision precision, int64_t num, int channels, int64_t spatial,
+                                    const ChannelEpilogue& epilogue, float* y) {
+  if (num <= 0 || channels <= 0 || spatial <= 0) return;
+  CHECK(epilogue.copy16 && epilogue.copy_nhwc) << "gpu_channel_epilogue_nhwc_copy: no NHWC copy";
+  if (data_type_16(precision) == CUDA_R_16F)
+    epilogue_nhwc_copy<__half>(num, channels, spatial, epilogue, y, epilogue.copy_overflow);
+  else
+    epilogue_nhwc_copy<__nv_bfloat16>(num, channels, spatial, epilogue, y, epilogue.copy_overflow);
 }
 
 void gpu_widen_16_nchw(Precision precision, int64_t num, int channels, int64_t spatial,

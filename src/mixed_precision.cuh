@@ -71,6 +71,12 @@ void gpu_widen_16_nchw_epilogue(Precision precision, int64_t num, int channels, 
                                 const void* x16, const ChannelEpilogue& epilogue, float* y,
                                 float* overflow);
 
+// gpu_channel_epilogue (src/channel_epilogue.hpp) in place on fp32 NCHW y, for an epilogue
+// whose 16-bit copy (precision's type) is NHWC: the copy is written through shared-memory
+// tiles, coalesced, as gpu_round_16_nhwc writes.
+void gpu_channel_epilogue_nhwc_copy(Precision precision, int64_t num, int channels, int64_t spatial,
+                                    const ChannelEpilogue& epilogue, float* y);
+
 // Device storage for n 16-bit values in `holder` (a scratch Blob, resized as needed).
 inline void* gpu_buffer_16(Blob* holder, int64_t n) {
   const int floats = static_cast<int>((n + 1) / 2);

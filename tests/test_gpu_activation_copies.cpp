@@ -131,9 +131,9 @@ class GpuActivationCopies : public gputest::GpuTest {
 };
 
 // Every precision, both 1x1 routes, the gathered (few channels) and the tiled (>= 32
-// channels and positions) output pass: same outputs, and the copies used where a route can
-// write what the reader's route reads. cuDNN routes read and write NHWC copies; the 1x1
-// GEMMs read NCHW ones and write only NCHW ones (so with GEMMs c3 cannot get s's copy).
+// channels and positions) passes: same outputs, and every copy handed over. cuDNN readers
+// take NHWC copies, the 1x1 GEMMs NCHW ones; cuDNN writers make them in the pass that
+// widens their output, the GEMMs in their epilogue pass.
 TEST_F(GpuActivationCopies, SameOutputsAndCopiesUsedOnEveryRoute) {
   REQUIRE_GPU();
   for (const char* math : {"FP16", "BF16"})
@@ -150,12 +150,11 @@ TEST_F(GpuActivationCopies, SameOutputsAndCopiesUsedOnEveryRoute) {
           without_->Forward();
           ExpectSameOutputs();
         }
-        const int readers = std::string(gemm) == "1" ? 2 : 3;
-        // The first pass asks (3 reads miss), every later one hands over; c1 rounds the
-        // net's input itself in every pass (no layer produces it).
-        EXPECT_EQ(counts().hits, readers * (passes - 1));
-        EXPECT_EQ(counts().produced, readers * (passes - 1));
-        EXPECT_EQ(counts().misses, 3 + passes + (3 - readers) * (passes - 1));
+        // The first pass asks (3 reads miss), every later one hands over 3 copies; c1
+        // rounds the net's input itself in every pass (no layer produces it).
+        EXPECT_EQ(counts().hits, 3 * (passes - 1));
+        EXPECT_EQ(counts().produced, 3 * (passes - 1));
+        EXPECT_EQ(counts().misses, 3 + passes);
         EXPECT_EQ(counts().abandoned, 0);
         EXPECT_EQ(without_->mixed_precision()->copies->counts().hits, 0);
       }

@@ -72,12 +72,11 @@ class ActivationCopies {
   const void* Find(const std::shared_ptr<SyncedMemory>& data, const View& view);
 
   // The producer's side, right after its mutable access to `data`: offers copies of it, and
-  // returns storage for a copy a
-  // consumer requested whose precision, num, channels and spatial equal `produced` (its
-  // layout is the one requested; NHWC only when nhwc_possible). The copy counts as current
-  // for the data's present version. Returns a null Target when there is none.
-  Target Produce(const std::shared_ptr<SyncedMemory>& data, const View& produced,
-                 bool nhwc_possible);
+  // returns storage for a copy a consumer requested whose precision, num, channels and
+  // spatial equal `produced` (in the layout requested: the producer writes either). The
+  // copy counts as current for the data's present version. Returns a null Target when
+  // there is none.
+  Target Produce(const std::shared_ptr<SyncedMemory>& data, const View& produced);
 
   const Counts& counts() const { return counts_; }
   bool enabled() const { return enabled_; }
