@@ -132,6 +132,28 @@ bool use_pairs(int channels, const void* x16) {
   return channels % 2 == 0 && reinterpret_cast<uintptr_t>(x16) % 4 == 0;
 }
 
+// Rounds lo (channel c) and, when has_hi, hi (channel c + 1) into out[0] and out[1] of a
+// 16-bit NHWC row, as one 4-byte store when `pairs`; returns whether a rounded value is not
+// finite.
+template <typename T>
+__device__ __forceinline__ bool store_nhwc_pair(T* out, float lo, float hi, bool has_hi,
+                                                bool pairs) {
+  const T l = round_to<T>(lo);
+  const bool bad = !isfinite(widen(l));
+  if (!has_hi) {
+    out[0] = l;
+    return bad;
+  }
+  const T h = round_to<T>(hi);
+  if (pairs) {
+    *reinterpret_cast<Pair16<T>*>(out) = Pair16<T>{l, h};
+  } else {
+    out[0] = l;
+    out[1] = h;
+  }
+  return bad || !isfinite(widen(h));
+}
+
 // fp32 x [num][C][S] -> 16-bit y [num][S][C]:
 //   y[(n*S + s)*C + c] = round16(scale * x[(n*C + c)*S + s]).
 // tile[c - c0][s - s0] holds x; lane tx writes channels c0 + 2 tx and c0 + 2 tx + 1.
@@ -157,19 +179,9 @@ __global__ void round_nhwc_tiled_kernel(int64_t num, int channels, int64_t spati
       const int64_t s = s0 + r;
       const int c = c0 + 2 * tx;
       if (s >= spatial || c >= channels) continue;
-      const T lo = round_to<T>(scale * tile[2 * tx][r]);
-      bad |= !isfinite(widen(lo));
-      T* out = yn + s * channels + c;
-      if (c + 1 < channels) {
-        const T hi = round_to<T>(scale * tile[2 * tx + 1][r]);
-        bad |= !isfinite(widen(hi));
-        if (pairs) {
-          *reinterpret_cast<Pair16<T>*>(out) = Pair16<T>{lo, hi};
-          continue;
-        }
-        out[1] = hi;
-      }
-      out[0] = lo;
+      const bool has_hi = c + 1 < channels;
+      bad |= store_nhwc_pair(yn + s * channels + c, scale * tile[2 * tx][r],
+                             has_hi ? scale * tile[2 * tx + 1][r] : 0.f, has_hi, pairs);
     }
     __syncthreads();  // the tile is refilled for the next item
   }
@@ -239,19 +251,9 @@ __global__ void widen_nchw_tiled_kernel(int64_t num, int channels, int64_t spati
         const int64_t s = s0 + r;
         const int c = c0 + 2 * tx;
         if (s >= spatial || c >= channels) continue;
-        const T lo = round_to<T>(tile[r][2 * tx]);
-        bad |= !isfinite(widen(lo));
-        T* out = copy_n + s * channels + c;
-        if (c + 1 < channels) {
-          const T hi = round_to<T>(tile[r][2 * tx + 1]);
-          bad |= !isfinite(widen(hi));
-          if (copy_pairs) {
-            *reinterpret_cast<Pair16<T>*>(out) = Pair16<T>{lo, hi};
-            continue;
-          }
-          out[1] = hi;
-        }
-        out[0] = lo;
+        const bool has_hi = c + 1 < channels;
+        bad |= store_nhwc_pair(copy_n + s * channels + c, tile[r][2 * tx],
+                               has_hi ? tile[r][2 * tx + 1] : 0.f, has_hi, copy_pairs);
       }
     }
     __syncthreads();
@@ -330,19 +332,9 @@ __global__ void epilogue_nhwc_copy_tiled_kernel(int64_t num, int channels, int64
       const int64_t s = s0 + r;
       const int c = c0 + 2 * tx;
       if (s >= spatial || c >= channels) continue;
-      const T lo = round_to<T>(tile[2 * tx][r]);
-      bad |= !isfinite(widen(lo));
-      T* out = copy_n + s * channels + c;
-      if (c + 1 < channels) {
-        const T hi = round_to<T>(tile[2 * tx + 1][r]);
-        bad |= !isfinite(widen(hi));
-        if (copy_pairs) {
-          *reinterpret_cast<Pair16<T>*>(out) = Pair16<T>{lo, hi};
-          continue;
-        }
-        out[1] = hi;
-      }
-      out[0] = lo;
+      const bool has_hi = c + 1 < channels;
+      bad |= store_nhwc_pair(copy_n + s * channels + c, tile[2 * tx][r],
+                             has_hi ? tile[2 * tx + 1][r] : 0.f, has_hi, copy_pairs);
     }
     __syncthreads();
   }
