@@ -132,26 +132,38 @@ bool use_pairs(int channels, const void* x16) {
   return channels % 2 == 0 && reinterpret_cast<uintptr_t>(x16) % 4 == 0;
 }
 
-// Rounds lo (channel c) and, when has_hi, hi (channel c + 1) into out[0] and out[1] of a
-// 16-bit NHWC row, as one 4-byte store when `pairs`; returns whether a rounded value is not
-// finite.
+// Writes one tile of a 16-bit NHWC item: y_item[s*C + c] = round16(scale * v(c, s)) for s in
+// [s0, s0 + kTile) and c in [c0, c0 + kTile) (within the item), where v(c, s) is
+// tile[c - c0][s - s0] when channel_rows, else tile[s - s0][c - c0]. Rows s go to
+// threadIdx.y, and lane tx takes channels c0 + 2 tx and c0 + 2 tx + 1 (one 4-byte store when
+// `pairs`). Returns whether a rounded value is not finite.
 template <typename T>
-__device__ __forceinline__ bool store_nhwc_pair(T* out, float lo, float hi, bool has_hi,
-                                                bool pairs) {
-  const T l = round_to<T>(lo);
-  const bool bad = !isfinite(widen(l));
-  if (!has_hi) {
-    out[0] = l;
-    return bad;
+__device__ bool store_tile_nhwc(const float (&tile)[kTile][kTile + 1], bool channel_rows,
+                                int64_t s0, int c0, int channels, int64_t spatial, float scale,
+                                T* y_item, bool pairs) {
+  const int tx = threadIdx.x;
+  bool bad = false;
+  for (int r = threadIdx.y; r < kTile; r += kTileRows) {
+    const int64_t s = s0 + r;
+    const int c = c0 + 2 * tx;
+    if (s >= spatial || c >= channels) continue;
+    const T lo = round_to<T>(scale * (channel_rows ? tile[2 * tx][r] : tile[r][2 * tx]));
+    bad |= !isfinite(widen(lo));
+    T* out = y_item + s * channels + c;
+    if (c + 1 >= channels) {
+      out[0] = lo;
+      continue;
+    }
+    const T hi = round_to<T>(scale * (channel_rows ? tile[2 * tx + 1][r] : tile[r][2 * tx + 1]));
+    bad |= !isfinite(widen(hi));
+    if (pairs) {
+      *reinterpret_cast<Pair16<T>*>(out) = Pair16<T>{lo, hi};
+    } else {
+      out[0] = lo;
+      out[1] = hi;
+    }
   }
-  const T h = round_to<T>(hi);
-  if (pairs) {
-    *reinterpret_cast<Pair16<T>*>(out) = Pair16<T>{l, h};
-  } else {
-    out[0] = l;
-    out[1] = h;
-  }
-  return bad || !isfinite(widen(h));
+  return bad;
 }
 
 // fp32 x [num][C][S] -> 16-bit y [num][S][C]:
@@ -175,14 +187,8 @@ __global__ void round_nhwc_tiled_kernel(int64_t num, int channels, int64_t spati
         if (s0 + j < spatial) tile[r][j] = xn[c * spatial + s0 + j];
     }
     __syncthreads();
-    for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows s, lanes along c (pairs)
-      const int64_t s = s0 + r;
-      const int c = c0 + 2 * tx;
-      if (s >= spatial || c >= channels) continue;
-      const bool has_hi = c + 1 < channels;
-      bad |= store_nhwc_pair(yn + s * channels + c, scale * tile[2 * tx][r],
-                             has_hi ? scale * tile[2 * tx + 1][r] : 0.f, has_hi, pairs);
-    }
+    bad |=
+        store_tile_nhwc(tile, /*channel_rows=*/true, s0, c0, channels, spatial, scale, yn, pairs);
     __syncthreads();  // the tile is refilled for the next item
   }
   if (bad && overflow) *overflow = 1.f;
@@ -246,15 +252,8 @@ __global__ void widen_nchw_tiled_kernel(int64_t num, int channels, int64_t spati
     }
     if (copy_nhwc) {
       __syncthreads();
-      T* copy_n = copy + n * channels * spatial;
-      for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows s, lanes along c (pairs)
-        const int64_t s = s0 + r;
-        const int c = c0 + 2 * tx;
-        if (s >= spatial || c >= channels) continue;
-        const bool has_hi = c + 1 < channels;
-        bad |= store_nhwc_pair(copy_n + s * channels + c, tile[r][2 * tx],
-                               has_hi ? tile[r][2 * tx + 1] : 0.f, has_hi, copy_pairs);
-      }
+      bad |= store_tile_nhwc(tile, /*channel_rows=*/false, s0, c0, channels, spatial, 1.f,
+                             copy + n * channels * spatial, copy_pairs);
     }
     __syncthreads();
   }
@@ -327,15 +326,8 @@ __global__ void epilogue_nhwc_copy_tiled_kernel(int64_t num, int channels, int64
       }
     }
     __syncthreads();
-    T* copy_n = copy + n * channels * spatial;
-    for (int r = threadIdx.y; r < kTile; r += kTileRows) {  // rows s, lanes along c (pairs)
-      const int64_t s = s0 + r;
-      const int c = c0 + 2 * tx;
-      if (s >= spatial || c >= channels) continue;
-      const bool has_hi = c + 1 < channels;
-      bad |= store_nhwc_pair(copy_n + s * channels + c, tile[2 * tx][r],
-                             has_hi ? tile[2 * tx + 1][r] : 0.f, has_hi, copy_pairs);
-    }
+    bad |= store_tile_nhwc(tile, /*channel_rows=*/true, s0, c0, channels, spatial, 1.f,
+                           copy + n * channels * spatial, copy_pairs);
     __syncthreads();
   }
   if (bad && overflow) *overflow = 1.f;
