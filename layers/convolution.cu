@@ -221,14 +221,18 @@ const void* ConvolutionLayer::prepare_forward(const Blob& bottom, Blob* top) {
   return w16;
 }
 
-// The bias, or the epilogue in its place, on fp32 NCHW y that holds the raw convolution.
-void ConvolutionLayer::finish_output(const ChannelEpilogue* epilogue, float* y) {
-  if (epilogue && epilogue->copy16 && epilogue->copy_nhwc)
-    gpu_channel_epilogue_nhwc_copy(precision(), num_, num_output_, out_spatial_dim_, *epilogue, y);
-  else if (epilogue)
-    gpu_channel_epilogue(num_, num_output_, out_spatial_dim_, *epilogue, y);
-  else if (bias_term_)
-    cudnn_->AddBias(blobs_[1]->gpu_data(), y);
+// The bias, or the epilogue in its place (with the copy of `visible` a reader asked for), on
+// fp32 NCHW y that holds the raw convolution.
+void ConvolutionLayer::finish_output(const ChannelEpilogue* epilogue, Blob* visible, float* y) {
+  if (!epilogue) {
+    if (bias_term_) cudnn_->AddBias(blobs_[1]->gpu_data(), y);
+    return;
+  }
+  const ChannelEpilogue copying = with_copy(*epilogue, visible);
+  if (copying.copy16 && copying.copy_nhwc)
+    gpu_channel_epilogue_nhwc_copy(precision(), num_, num_output_, out_spatial_dim_, copying, y);
+  else
+    gpu_channel_epilogue(num_, num_output_, out_spatial_dim_, copying, y);
 }
 
 void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* w16,
@@ -238,7 +242,7 @@ void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* 
   float* y = top->mutable_gpu_data();
   if (!IsHalfPrecision(math)) {
     cudnn_->Forward(bottom.gpu_data(), blobs_[0]->gpu_data(), y);
-    finish_output(epilogue, y);
+    finish_output(epilogue, visible, y);
     return;
   }
   // 16 bits: x -> x16 (unless given) -> y16 -> widened y (+ fp32 bias, or the epilogue).
@@ -257,12 +261,7 @@ void ConvolutionLayer::forward_cudnn(const Blob& bottom, Blob* top, const void* 
   cudnn_->Forward(x16, w16, y16);
   if (!nhwc) {
     gpu_widen_16(math, top->count(), y16, 1.f, false, y, overflow);
-    if (!epilogue) {
-      finish_output(nullptr, y);
-      return;
-    }
-    const ChannelEpilogue copying = with_copy(*epilogue, visible);
-    finish_output(&copying, y);
+    finish_output(epilogue, visible, y);
     return;
   }
   const int64_t S = spatial_volume(*top, num_, num_output_);
@@ -295,12 +294,7 @@ void ConvolutionLayer::forward_gemm_1x1(const Blob& bottom, Blob* top, const voi
   float* y = top->mutable_gpu_data();
   gpu_gemm_batched(math, Trans::No, Trans::No, num_output_, S, channels_, 1.f, w, 0, x,
                    channels_ * S, 0.f, y, num_output_ * S, num_);
-  if (!epilogue) {
-    finish_output(nullptr, y);
-    return;
-  }
-  const ChannelEpilogue copying = with_copy(*epilogue, visible);
-  finish_output(&copying, y);
+  finish_output(epilogue, visible, y);
 }
 
 bool ConvolutionLayer::fused_cudnn_possible(const ChannelEpilogue& epilogue) const {

@@ -108,8 +108,9 @@ class ConvolutionLayer : public BaseConvolutionLayer {
   // The epilogue plus the copy of `visible` a consumer asked for, if any (every route writes
   // either layout). Call right after top's mutable access.
   ChannelEpilogue with_copy(const ChannelEpilogue& epilogue, Blob* visible);
-  // The bias (epilogue null) or the epilogue, on fp32 NCHW top data holding the raw output.
-  void finish_output(const ChannelEpilogue* epilogue, float* y);
+  // The bias (epilogue null) or the epilogue with its copy of `visible` (with_copy), on fp32
+  // NCHW top data holding the raw output.
+  void finish_output(const ChannelEpilogue* epilogue, Blob* visible, float* y);
   // cuDNN's fused convolution + bias + ReLU/identity (FP32 and TF32, an epilogue without a
   // residual sum or a leaky ReLU): the epilogue's scale folded into W, its shift the bias.
   bool fused_cudnn_possible(const ChannelEpilogue& epilogue) const;
