@@ -72,6 +72,14 @@ const void* ActivationCopies::Find(const std::shared_ptr<SyncedMemory>& data, co
   return nullptr;
 }
 
+int64_t ActivationCopies::bytes() const {
+  int64_t total = 0;
+  for (const auto& entry : entries_)
+    for (const Request& request : entry.second.requests)
+      total += static_cast<int64_t>(request.storage->count()) * sizeof(float);
+  return total;
+}
+
 ActivationCopies::Target ActivationCopies::Produce(const std::shared_ptr<SyncedMemory>& data,
                                                    const View& produced) {
   Target target;

@@ -181,6 +181,8 @@ TEST_F(GpuActivationCopies, SameOutputsAndCopiesUsedOnEveryRoute) {
         EXPECT_EQ(counts().produced, 3 * (passes - 1));
         EXPECT_EQ(counts().misses, 3 + passes);
         EXPECT_EQ(counts().abandoned, 0);
+        // Three copies of 2 x channels x 6 x 6 16-bit values.
+        EXPECT_EQ(with_->mixed_precision()->copies->bytes(), 3 * 2 * channels * 36 * 2);
         EXPECT_EQ(without_->mixed_precision()->copies->counts().hits, 0);
         ExpectNearCpu(std::string(math) == "FP16" ? 2e-3f : 1.5e-2f);
       }
@@ -290,6 +292,7 @@ TEST_F(GpuActivationCopies, TrainingNetsNeitherWriteNorRequest) {
   EXPECT_EQ(counts().produced, 0);
   EXPECT_EQ(counts().hits, 0);
   EXPECT_EQ(counts().requests, 0);
+  EXPECT_EQ(with_->mixed_precision()->copies->bytes(), 0);
 }
 
 }  // namespace

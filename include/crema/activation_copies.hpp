@@ -79,6 +79,8 @@ class ActivationCopies {
   Target Produce(const std::shared_ptr<SyncedMemory>& data, const View& produced);
 
   const Counts& counts() const { return counts_; }
+  // Device memory the requests' copies hold, in bytes.
+  int64_t bytes() const;
   bool enabled() const { return enabled_; }
 
  private:
