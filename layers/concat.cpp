@@ -48,20 +48,14 @@ void ConcatLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   inner_ = first.count(axis_ + 1);
   top[0]->Reshape(shape);
   if (bottom.size() == 1) {
-    // Pass-through: shared data; Backward points the bottom's diff at the top's (see
-    // Backward_cpu), re-pointed here if the bottom has outgrown that buffer.
-    Blob& b = *bottom[0];
-    top[0]->ShareData(b);
-    if (b.diff() && b.diff()->size() < static_cast<size_t>(b.count()) * sizeof(float))
-      b.ShareDiff(*top[0]);
+    // Pass-through: the top is a view of the bottom (data and diff), as in Reshape.
+    top[0]->ShareData(*bottom[0]);
+    top[0]->ShareDiff(*bottom[0]);
   }
 }
 
 void ConcatLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  if (bottom.size() == 1) {
-    top[0]->ShareData(*bottom[0]);
-    return;
-  }
+  if (bottom.size() == 1) return;  // a view since Reshape
   float* y = top[0]->mutable_cpu_data();
   const int64_t top_axis = top[0]->shape(axis_);
   int64_t offset = 0;
@@ -76,10 +70,7 @@ void ConcatLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
 
 void ConcatLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                                const BlobVec& bottom) {
-  if (bottom.size() == 1) {
-    if (propagate_down[0]) bottom[0]->ShareDiff(*top[0]);
-    return;
-  }
+  if (bottom.size() == 1) return;  // a view since Reshape
   const float* dy = top[0]->cpu_diff();
   const int64_t top_axis = top[0]->shape(axis_);
   int64_t offset = 0;

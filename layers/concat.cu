@@ -6,10 +6,7 @@
 namespace crema {
 
 void ConcatLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
-  if (bottom.size() == 1) {
-    top[0]->ShareData(*bottom[0]);
-    return;
-  }
+  if (bottom.size() == 1) return;  // a view since Reshape
   float* y = top[0]->mutable_gpu_data();
   const int64_t top_row = int64_t{top[0]->shape(axis_)} * inner_;
   int64_t offset = 0;
@@ -22,10 +19,7 @@ void ConcatLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
 
 void ConcatLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                                const BlobVec& bottom) {
-  if (bottom.size() == 1) {
-    if (propagate_down[0]) bottom[0]->ShareDiff(*top[0]);
-    return;
-  }
+  if (bottom.size() == 1) return;  // a view since Reshape
   const float* dy = top[0]->gpu_diff();
   const int64_t top_row = int64_t{top[0]->shape(axis_)} * inner_;
   int64_t offset = 0;

@@ -5,7 +5,7 @@
 //   Viewing each blob as (outer, d_a, inner): top[o, off_k + j, i] = bottom[k][o, j, i],
 //   off_k = sum_{k' < k} bottom[k'].shape(a).
 //   backward: dbottom[k] is the matching slice of dtop.
-//   A single bottom is passed through (top shares its data; Backward shares the diff).
+//   A single bottom is passed through (the top shares its data and diff).
 #pragma once
 
 #include "crema/blob.hpp"

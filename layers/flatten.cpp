@@ -29,22 +29,19 @@ void FlattenLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   shape.push_back(in.count(start, end + 1));
   shape.insert(shape.end(), in.shape().begin() + end + 1, in.shape().end());
   top[0]->Reshape(shape);
+  // The top is a view of the bottom: it shares the bottom's data and diff, so whatever
+  // writes the top's diff writes the bottom's (even a diff the bottom itself shares, such
+  // as a Parameter layer's).
+  // (Caffe's Flatten instead points the bottom's diff at the top's in Backward, which loses
+  // the gradient of a bottom whose diff is shared, e.g. Parameter -> Flatten.)
   top[0]->ShareData(in);
-  // Backward points the bottom's diff at the top's; if the bottom has since grown past that
-  // buffer, point it at the (resized) top diff again so no write can overrun it.
-  if (in.diff() && in.diff()->size() < static_cast<size_t>(in.count()) * sizeof(float))
-    in.ShareDiff(*top[0]);
+  top[0]->ShareDiff(in);
 }
 
-void FlattenLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  // Data is shared since Reshape; re-sharing is free and survives a bottom reallocation.
-  top[0]->ShareData(*bottom[0]);
-}
+// Nothing to compute either way: the top shares the bottom's memory since Reshape.
+void FlattenLayer::Forward_cpu(const BlobVec&, const BlobVec&) {}
 
-void FlattenLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
-                                const BlobVec& bottom) {
-  if (propagate_down[0]) bottom[0]->ShareDiff(*top[0]);
-}
+void FlattenLayer::Backward_cpu(const BlobVec&, const std::vector<bool>&, const BlobVec&) {}
 
 REGISTER_LAYER_CLASS(Flatten);
 

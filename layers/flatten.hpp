@@ -2,8 +2,8 @@
 //   bottom: shape (d_0, ..., d_{n-1});  axis = flatten_param.axis (1),
 //           end_axis = flatten_param.end_axis (-1), both may be negative
 //   top:    (d_0, ..., d_{axis-1}, d_axis * ... * d_end_axis, d_{end_axis+1}, ...)
-//   No computation: the top shares the bottom's data (set in Reshape), and Backward makes
-//   the bottom's diff the top's diff. Not in place.
+//   No computation: the top shares the bottom's data and diff (set in Reshape). Not in
+//   place.
 #pragma once
 
 #include "crema/blob.hpp"

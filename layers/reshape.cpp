@@ -73,21 +73,17 @@ void ReshapeLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
                                                       << in.shape_string() << " has "
                                                       << in.count());
   top[0]->Reshape(shape);
+  // The top is a view of the bottom: it shares the bottom's data and diff, so whatever
+  // writes the top's diff writes the bottom's (even a diff the bottom itself shares, such
+  // as a Parameter layer's).
   top[0]->ShareData(in);
-  // Backward points the bottom's diff at the top's; if the bottom has since grown past that
-  // buffer, point it at the (resized) top diff again so no write can overrun it.
-  if (in.diff() && in.diff()->size() < static_cast<size_t>(in.count()) * sizeof(float))
-    in.ShareDiff(*top[0]);
+  top[0]->ShareDiff(in);
 }
 
-void ReshapeLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  top[0]->ShareData(*bottom[0]);
-}
+// Nothing to compute either way: the top shares the bottom's memory since Reshape.
+void ReshapeLayer::Forward_cpu(const BlobVec&, const BlobVec&) {}
 
-void ReshapeLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
-                                const BlobVec& bottom) {
-  if (propagate_down[0]) bottom[0]->ShareDiff(*top[0]);
-}
+void ReshapeLayer::Backward_cpu(const BlobVec&, const std::vector<bool>&, const BlobVec&) {}
 
 REGISTER_LAYER_CLASS(Reshape);
 

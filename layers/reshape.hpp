@@ -4,8 +4,8 @@
 //   from the end, -1 meaning "after the last axis") are replaced by shape.dim, where a 0
 //   copies the corresponding bottom dimension and one -1 is inferred so that the counts
 //   agree. top.count == bottom.count.
-//   No computation: the top shares the bottom's data (set in Reshape), and Backward makes
-//   the bottom's diff the top's diff. Not in place.
+//   No computation: the top shares the bottom's data and diff (set in Reshape). Not in
+//   place.
 #pragma once
 
 #include <vector>

@@ -67,20 +67,14 @@ void SliceLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
     for (Blob* t : top) t->Reshape(shape);
   }
   if (tops == 1) {
-    // Pass-through: shared data; Backward points the bottom's diff at the top's, re-pointed
-    // here if the bottom has outgrown that buffer.
+    // Pass-through: the top is a view of the bottom (data and diff), as in Reshape.
     top[0]->ShareData(x);
-    Blob& b = *bottom[0];
-    if (b.diff() && b.diff()->size() < static_cast<size_t>(b.count()) * sizeof(float))
-      b.ShareDiff(*top[0]);
+    top[0]->ShareDiff(x);
   }
 }
 
 void SliceLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
-  if (top.size() == 1) {
-    top[0]->ShareData(*bottom[0]);
-    return;
-  }
+  if (top.size() == 1) return;  // a view since Reshape
   const float* x = bottom[0]->cpu_data();
   const int64_t dim = bottom[0]->shape(axis_);
   int64_t offset = 0;
@@ -95,11 +89,7 @@ void SliceLayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
 
 void SliceLayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                               const BlobVec& bottom) {
-  if (!propagate_down[0]) return;
-  if (top.size() == 1) {
-    bottom[0]->ShareDiff(*top[0]);
-    return;
-  }
+  if (!propagate_down[0] || top.size() == 1) return;  // one top: a view since Reshape
   float* dx = bottom[0]->mutable_cpu_diff();
   const int64_t dim = bottom[0]->shape(axis_);
   int64_t offset = 0;

@@ -6,10 +6,7 @@
 namespace crema {
 
 void SliceLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
-  if (top.size() == 1) {
-    top[0]->ShareData(*bottom[0]);
-    return;
-  }
+  if (top.size() == 1) return;  // a view since Reshape
   const float* x = bottom[0]->gpu_data();
   const int64_t row = int64_t{bottom[0]->shape(axis_)} * inner_;
   int64_t offset = 0;
@@ -22,11 +19,7 @@ void SliceLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
 
 void SliceLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                               const BlobVec& bottom) {
-  if (!propagate_down[0]) return;
-  if (top.size() == 1) {
-    bottom[0]->ShareDiff(*top[0]);
-    return;
-  }
+  if (!propagate_down[0] || top.size() == 1) return;  // one top: a view since Reshape
   float* dx = bottom[0]->mutable_gpu_diff();
   const int64_t row = int64_t{bottom[0]->shape(axis_)} * inner_;
   int64_t offset = 0;

@@ -7,7 +7,7 @@
 //           divide it).
 //   Viewing blobs as (outer, d_a, inner): top[k][o, j, i] = x[o, p_k + j, i].
 //   backward: dx is the concatenation of dtop[k].
-//   A single top is passed through (shares data; Backward shares the diff).
+//   A single top is passed through (the top shares its data and diff).
 #pragma once
 
 #include <vector>

@@ -173,14 +173,15 @@ inline void CompareCpuGpu(const std::string& text, const std::vector<std::vector
     Context::reseed(/*stream=*/777, 0);
     r.layer->Forward(r.bottom, r.top);
     if (!options.backward) continue;
+    // Zero the bottom and parameter diffs first: a view layer's top shares its bottom's diff.
+    for (Blob* b : r.bottom) cpu_set(b->count(), 0.f, b->mutable_cpu_diff());
+    for (auto& p : r.layer->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
     for (size_t t = 0; t < r.top.size(); ++t) {
       // Loss tops keep their loss weight in the diff; others get random gradients.
       if (r.layer->loss(static_cast<int>(t)) != 0) continue;
       Context::reseed(/*stream=*/778, t);
       cpu_rng_gaussian(r.top[t]->count(), 0.f, 1.f, r.top[t]->mutable_cpu_diff());
     }
-    for (Blob* b : r.bottom) cpu_set(b->count(), 0.f, b->mutable_cpu_diff());
-    for (auto& p : r.layer->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
     r.layer->Backward(r.top, propagate, r.bottom);
   }
   Context::set_mode(Mode::CPU);

@@ -56,10 +56,11 @@ class GradientChecker {
 
     // Analytic gradients.
     RunForward(layer, bottom, top);
-    for (size_t t = 0; t < top.size(); ++t)
-      cpu_copy(top[t]->count(), top_weights_[t].data(), top[t]->mutable_cpu_diff());
+    // Zero the bottom and parameter diffs first: a view layer's top shares its bottom's diff.
     for (Blob* b : bottom) cpu_set(b->count(), 0.f, b->mutable_cpu_diff());
     for (auto& p : layer->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
+    for (size_t t = 0; t < top.size(); ++t)
+      cpu_copy(top[t]->count(), top_weights_[t].data(), top[t]->mutable_cpu_diff());
     std::vector<bool> propagate_down(bottom.size(), false);
     for (int i : bottoms) propagate_down[i] = true;
     layer->Backward(top, propagate_down, bottom);

@@ -9,7 +9,9 @@
 
 #include "crema.pb.h"
 #include "crema/blob.hpp"
+#include "crema/io.hpp"
 #include "crema/layer_registry.hpp"
+#include "crema/net.hpp"
 #include "tests/gradient_checker.hpp"
 #include "tests/test_util.hpp"
 
@@ -29,6 +31,42 @@ using Shape = std::vector<int>;
 
 void Iota(Blob* b, float start = 0.f) {
   for (int i = 0; i < b->count(); ++i) b->mutable_cpu_data()[i] = start + i;
+}
+
+// ---------------------------------------------------------------------------------------
+// Views: Reshape, Flatten, a one-bottom Concat and a one-top Slice make their top a view
+// of the bottom's data and diff. A bottom whose own diff is shared (a Parameter layer's top
+// shares the parameter's) must still receive the gradient.
+
+TEST(ViewLayers, GradientReachesASharedBottomDiff) {
+  const char* views[] = {
+      "type: 'Reshape' reshape_param { shape { dim: 0 dim: -1 } }",
+      "type: 'Flatten'",
+      "type: 'Concat'",
+      "type: 'Slice'",
+  };
+  for (const char* view : views) {
+    SCOPED_TRACE(view);
+    pb::NetParameter param;
+    ReadProtoFromTextString(
+        std::string("layer { name: 'x' type: 'Parameter' top: 'x' "
+                    "  parameter_param { shape { dim: 2 dim: 3 dim: 2 } } }"
+                    "layer { name: 'zero' type: 'DummyData' top: 'zero' "
+                    "  dummy_data_param { shape { dim: 2 dim: 6 } } }"
+                    "layer { name: 'view' bottom: 'x' top: 'y' ") +
+            view +
+            " }"
+            "layer { name: 'loss' type: 'EuclideanLoss' bottom: 'y' bottom: 'zero' top: 'l' }",
+        &param, "view net");
+    Net net(param);
+    Blob* x = net.layer_by_name("x")->blobs()[0].get();
+    Iota(x, 1.f);
+    net.ForwardBackward();
+    // loss = sum(y^2) / (2 * 2), so d loss / d x = x / 2.
+    std::vector<float> expected = Values(*x);
+    for (float& v : expected) v /= 2.f;
+    EXPECT_EQ(Diffs(*x), expected);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
