@@ -12,7 +12,8 @@ namespace crema {
 RecurrentLayer::RecurrentLayer(const pb::LayerParameter& param, int num_states)
     : Layer(param),
       num_states_(num_states),
-      expose_hidden_(param.recurrent_param().expose_hidden()) {
+      expose_hidden_(param.recurrent_param().expose_hidden()),
+      backprop_exposed_(expose_hidden_ && param.recurrent_param().backprop_exposed_hidden()) {
   H_ = static_cast<int>(param.recurrent_param().num_output());
 }
 
@@ -216,12 +217,12 @@ void RecurrentLayer::StoreFinalState(const BlobVec& top, int k, const float* fin
 }
 
 const float* RecurrentLayer::FinalStateDiff(const BlobVec& top, int k) const {
-  return expose_hidden_ ? top[1 + k]->cpu_diff() : nullptr;
+  return backprop_exposed_ ? top[1 + k]->cpu_diff() : nullptr;
 }
 
 float* RecurrentLayer::InitialStateDiff(const BlobVec& bottom,
                                         const std::vector<bool>& propagate_down, int k) const {
-  if (!expose_hidden_) return nullptr;
+  if (!backprop_exposed_) return nullptr;
   const size_t index = static_cast<size_t>(first_state_bottom_ + k);
   if (index >= propagate_down.size() || !propagate_down[index]) return nullptr;
   return bottom[index]->mutable_cpu_diff();

@@ -89,12 +89,12 @@ void RecurrentLayer::StoreFinalState_gpu(const BlobVec& top, int k, const float*
 }
 
 const float* RecurrentLayer::FinalStateDiff_gpu(const BlobVec& top, int k) const {
-  return expose_hidden_ ? top[1 + k]->gpu_diff() : nullptr;
+  return backprop_exposed_ ? top[1 + k]->gpu_diff() : nullptr;
 }
 
 float* RecurrentLayer::InitialStateDiff_gpu(const BlobVec& bottom,
                                             const std::vector<bool>& propagate_down, int k) const {
-  if (!expose_hidden_) return nullptr;
+  if (!backprop_exposed_) return nullptr;
   const size_t index = static_cast<size_t>(first_state_bottom_ + k);
   if (index >= propagate_down.size() || !propagate_down[index]) return nullptr;
   return bottom[index]->mutable_gpu_diff();

@@ -19,8 +19,10 @@
 // them. With cont[0, n] == 0 the carried state has no influence at all.
 //
 // Backward is backpropagation through time inside the batch; nothing flows back into
-// earlier batches. Beyond Caffe (which ignores them), with expose_hidden the diffs of the
-// h_T/c_T tops are propagated and the h_0/c_0 bottoms receive their true gradients.
+// earlier batches. As in Caffe, with expose_hidden the diffs of the h_T/c_T tops are
+// ignored and the h_0/c_0 bottoms get no gradient (their diffs are left as they are);
+// with recurrent_param.backprop_exposed_hidden (crema-only) the h_T/c_T diffs are
+// propagated and h_0/c_0 receive their true gradients.
 // There is no gradient w.r.t. cont (asking for one is an error, as in Caffe).
 //
 // Implementation: the input projections of all T steps are one GEMM up front
@@ -99,9 +101,10 @@ class RecurrentLayer : public Layer {
   const float* InitialState(const BlobVec& bottom, int k) const;
   // Stores the final state k: into the exposed top, or into the carried state.
   void StoreFinalState(const BlobVec& top, int k, const float* final_state);
-  // The diff of the exposed final-state top k (nullptr without expose_hidden).
+  // The diff of the exposed final-state top k (nullptr unless backprop_exposed_).
   const float* FinalStateDiff(const BlobVec& top, int k) const;
-  // The exposed initial-state bottom k when it wants a gradient, else nullptr.
+  // The exposed initial-state bottom k when it wants a gradient and backprop_exposed_,
+  // else nullptr.
   float* InitialStateDiff(const BlobVec& bottom, const std::vector<bool>& propagate_down,
                           int k) const;
   // Throws when Backward is asked for a gradient w.r.t. cont.
@@ -136,6 +139,7 @@ class RecurrentLayer : public Layer {
 
   int num_states_;
   bool expose_hidden_;
+  bool backprop_exposed_;            // expose_hidden and backprop_exposed_hidden
   int H_ = 0;                        // num_output
   std::vector<bool> param_is_bias_;  // per blob added by AddParam
   int T_ = 0;                        // time steps

@@ -135,13 +135,15 @@ struct Case {
   std::vector<float> cont;  // T * N values
   int Ds = 0;               // > 0: with x_static [N, Ds]
   bool exposed = false;
-  Shape x_shape;  // empty: {T, N, D}
+  bool caffe_states = false;  // exposed: Caffe's gradients (none through the states)
+  Shape x_shape;              // empty: {T, N, D}
   std::vector<bool> propagate_down;
 
   int States() const { return type == "LSTM" ? 2 : 1; }
   std::string Text() const {
     std::string rp = "num_output: " + std::to_string(H) + " " + kFillers;
     if (exposed) rp += " expose_hidden: true";
+    if (exposed && !caffe_states) rp += " backprop_exposed_hidden: true";
     return "name: 'rec' type: '" + type + "' recurrent_param { " + rp + " }";
   }
   std::vector<Shape> Shapes() const {
@@ -223,6 +225,14 @@ void CompareAllCases(const std::string& type) {
     c.cont = kContExposed;
     c.exposed = true;
     c.Ds = 2;
+    CompareSequence(c.Run());
+  }
+  {
+    SCOPED_TRACE("expose_hidden, Caffe's gradients (none through the exposed states)");
+    Case c = plain;
+    c.cont = kContExposed;
+    c.exposed = true;
+    c.caffe_states = true;
     CompareSequence(c.Run());
   }
   {

@@ -17,6 +17,7 @@
 #include "crema.pb.h"
 #include "crema/blob.hpp"
 #include "crema/layer_registry.hpp"
+#include "crema/math_functions.hpp"
 #include "layers/recurrent.hpp"
 #include "tests/gradient_checker.hpp"
 #include "tests/test_util.hpp"
@@ -24,6 +25,7 @@
 namespace crema {
 namespace {
 
+using testing::Diffs;
 using testing::MakeLayer;
 using testing::SetValues;
 
@@ -371,7 +373,8 @@ TEST(LSTMLayer, StateCarriesOverBetweenForwards) {
 
 void CheckGradients(const std::string& type, int states, bool with_static, bool exposed) {
   std::string rp = std::string("num_output: 3 ") + kFillers;
-  if (exposed) rp += " expose_hidden: true";
+  // The gradients through the exposed states are crema's opt-in (Caffe has none).
+  if (exposed) rp += " expose_hidden: true backprop_exposed_hidden: true";
   auto layer = Make(type, rp);
   Inputs in(3, 2, 3, 3, exposed ? kContExposed : kCont, with_static ? 2 : 0);
   std::vector<Blob> tops(1 + (exposed ? states : 0));
@@ -410,6 +413,49 @@ TEST(GRULayer, GradientStaticInput) {
 }
 TEST(GRULayer, GradientExposedHidden) {
   CheckGradients("GRU", 1, true, true);
+}
+
+// Caffe's semantics by default: the h_T/c_T diffs are ignored and h_0/c_0 get no gradient.
+// So the gradients equal the opt-in's with zero h_T/c_T diffs, and h_0/c_0 keep their diffs.
+TEST(RecurrentLayers, ExposedStatesCarryNoGradientByDefault) {
+  const std::pair<std::string, int> types[] = {{"LSTM", 2}, {"RNN", 1}, {"GRU", 1}};
+  for (const auto& [type, states] : types) {
+    SCOPED_TRACE(type);
+    std::vector<std::vector<float>> grads[2];  // [opt-in?]: x diff, then parameter diffs
+    for (int opt_in = 0; opt_in < 2; ++opt_in) {
+      std::string rp = std::string("num_output: 3 expose_hidden: true ") + kFillers;
+      if (opt_in) rp += " backprop_exposed_hidden: true";
+      auto layer = Make(type, rp);
+      Inputs in(3, 2, 3, 3, kContExposed, 2);
+      std::vector<Blob> tops(1 + states);
+      BlobVec top, bottom = in.Bottoms(states);
+      for (Blob& b : tops) top.push_back(&b);
+      layer->SetUp(bottom, top);
+      layer->Forward(bottom, top);
+      Blob dh(tops[0].shape());
+      testing::FillGaussian(&dh, 1.f, 21);
+      cpu_copy(dh.count(), dh.cpu_data(), tops[0].mutable_cpu_diff());
+      for (int k = 1; k <= states; ++k)  // default: ignored; opt-in: zero
+        cpu_set(tops[k].count(), opt_in ? 0.f : 5.f, tops[k].mutable_cpu_diff());
+      for (Blob* b : bottom) cpu_set(b->count(), 7.f, b->mutable_cpu_diff());
+      for (auto& p : layer->blobs()) cpu_set(p->count(), 0.f, p->mutable_cpu_diff());
+      std::vector<bool> propagate(bottom.size(), true);
+      propagate[1] = false;
+      layer->Backward(top, propagate, bottom);
+      grads[opt_in].push_back(Diffs(in.x));
+      for (auto& p : layer->blobs()) grads[opt_in].push_back(Diffs(*p));
+      const size_t first_state = bottom.size() - states;
+      for (size_t i = first_state; i < bottom.size(); ++i) {
+        const std::vector<float> diff = Diffs(*bottom[i]);
+        if (opt_in)
+          EXPECT_NE(diff, std::vector<float>(diff.size(), 7.f)) << "bottom " << i;
+        else
+          EXPECT_EQ(diff, std::vector<float>(diff.size(), 7.f)) << "bottom " << i;
+      }
+    }
+    ASSERT_EQ(grads[0].size(), grads[1].size());
+    for (size_t i = 0; i < grads[0].size(); ++i) EXPECT_EQ(grads[0][i], grads[1][i]) << i;
+  }
 }
 
 TEST(LSTMUnitLayer, Gradient) {
