@@ -39,8 +39,6 @@ void DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
     stride_ = 1;
     rank_ = 0;
   }
-  seed_stream_ =
-      StableHash("Data|" + name() + "|" + std::to_string(static_cast<int>(phase_)) + "|" + source_);
 
   prefetcher_.Stop();  // in case of a second setup
   try {
@@ -58,7 +56,11 @@ void DataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
   } catch (const Error& e) {
     LAYER_THROW(e.what());
   }
-  TakeCaffeDataLayerSeeds(transformer_->NeedsRandom(), 0, /*prefetching=*/true);
+  const uint32_t transformer_seed =
+      TakeCaffeDataLayerSeeds(transformer_->NeedsRandom(), 0, /*prefetching=*/true);
+  // Several solvers: each rank's transformer draws from a stream of its own.
+  transform_random_.Init(transformer_seed + static_cast<uint32_t>(rank_),
+                         int64_t{batch_size_} * transformer_->DrawsPerItem());
 
   // Shapes from the first entry.
   reader_->SeekToFirst();
@@ -113,7 +115,7 @@ bool DataLayer::LoadBatch(PrefetchBatch* batch, int64_t index) {
   if (reader_batch_ != index) PositionReader(index);
   reader_batch_ = -1;
   pb::Datum* datum = datum_.get();
-  std::mt19937 rng(static_cast<uint32_t>(Context::derive_seed(seed_stream_, index)));
+  std::mt19937& rng = transform_random_.At(index);
   float* data = batch->data.mutable_cpu_data();
   float* label = output_labels_ ? batch->label.mutable_cpu_data() : nullptr;
   for (int i = 0; i < batch_size_; ++i) {
@@ -131,6 +133,7 @@ bool DataLayer::LoadBatch(PrefetchBatch* batch, int64_t index) {
     AdvanceReader();
   }
   reader_batch_ = index + 1;
+  transform_random_.Finished(index);
   return true;
 }
 

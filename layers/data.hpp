@@ -8,9 +8,11 @@
 //   forward: top = batch number k (k = 0, 1, ... over the layer's life), where
 //     item i of batch k = entry (rand_skip + (k * batch_size + i) * S + r) mod Entries()
 //     (S, r = solver count and rank in TRAIN with several solvers, else 1, 0; the database
-//     wraps around like Caffe's cursor), transformed with a generator seeded by
-//     Context::derive_seed(hash of the layer name, k). So batch k depends only on
-//     (source, k, random seed): SeekBatch(k) resumes a run exactly.
+//     wraps around like Caffe's cursor), transformed with the numbers Caffe's transformer
+//     draws for it (TransformRandomStream: one generator seeded at setup as Caffe seeds its
+//     transformer; with several solvers, seed + rank). So batch k depends only on
+//     (source, k, random seed) and its crops and mirrors are Caffe's: SeekBatch(k) resumes
+//     a run exactly.
 //   backward: nothing
 //
 // Prefetch: a producer thread fills `prefetch` preallocated batches (free -> full queues);
@@ -70,7 +72,6 @@ class DataLayer : public Layer {
   uint64_t rand_skip_ = 0;
   int prefetch_ = 4;
   bool output_labels_ = false;
-  uint64_t seed_stream_ = 0;
   int stride_ = 1;  // entries per item: solver count in multi-solver TRAIN
   int rank_ = 0;
   std::vector<int> item_shape_;  // [C, H', W']
@@ -81,6 +82,7 @@ class DataLayer : public Layer {
   std::unique_ptr<LMDBReader> reader_;
   int64_t reader_batch_ = -1;
   std::unique_ptr<DataTransformer> transformer_;
+  TransformRandomStream transform_random_;
   std::unique_ptr<pb::Datum> datum_;  // parse buffer of the producer thread
 
   // `prefetch` preallocated batches filled ahead of Forward by one producer thread.

@@ -98,7 +98,10 @@ void ImageDataLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
     LAYER_THROW(e.what());
   }
   const int own_seeds = (shuffle_ ? 1 : 0) + (param.rand_skip() > 0 ? 1 : 0);
-  TakeCaffeDataLayerSeeds(transformer_->NeedsRandom(), own_seeds, /*prefetching=*/true);
+  const uint32_t transformer_seed =
+      TakeCaffeDataLayerSeeds(transformer_->NeedsRandom(), own_seeds, /*prefetching=*/true);
+  transform_random_.Init(transformer_seed + static_cast<uint32_t>(rank),
+                         int64_t{batch_size_} * transformer_->DrawsPerItem());
   datum_ = std::make_unique<pb::Datum>();
 
   // Shapes from the first image delivered.
@@ -184,7 +187,7 @@ void ImageDataLayer::ReadImage(const std::string& path, pb::Datum* datum) const 
 }
 
 bool ImageDataLayer::LoadBatch(PrefetchBatch* batch, int64_t index) {
-  std::mt19937 rng(static_cast<uint32_t>(Context::derive_seed(seed_stream_, index)));
+  std::mt19937& rng = transform_random_.At(index);
   const uint64_t n = lines_.size();
   std::vector<int> item_shape;
   for (int i = 0; i < batch_size_; ++i) {
@@ -224,6 +227,7 @@ bool ImageDataLayer::LoadBatch(PrefetchBatch* batch, int64_t index) {
     }
     batch->label.mutable_cpu_data()[i] = static_cast<float>(lines_[line].second);
   }
+  transform_random_.Finished(index);
   return true;
 }
 

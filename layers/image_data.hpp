@@ -20,8 +20,10 @@
 //   forward: item i of batch k is list entry order_e[p mod N], p = skip + k * batch_size + i,
 //     e = p / N (N = list length; order_e = identity, or with shuffle a permutation drawn
 //     from a generator seeded by (random seed, layer, e)); label = its integer label. The
-//     transform of batch k uses a generator seeded by (random seed, layer, k). So batch k
-//     depends only on (list, seed, k): SeekBatch(k) resumes exactly.
+//     transform draws Caffe's numbers (TransformRandomStream: one generator seeded at setup
+//     as Caffe seeds its transformer, + rank with several solvers), so without shuffle the
+//     crops and mirrors are Caffe's. Batch k depends only on (list, seed, k): SeekBatch(k)
+//     resumes exactly.
 //     [C, H', W'] is that of the batch's first image (as Caffe, batches of one image may
 //     change size from batch to batch); every other image of the batch must match it.
 //     A missing or undecodable image throws crema::Error naming the file when the batch
@@ -80,6 +82,7 @@ class ImageDataLayer : public Layer {
   uint64_t skip_ = 0;
   uint64_t seed_stream_ = 0;
   std::unique_ptr<DataTransformer> transformer_;
+  TransformRandomStream transform_random_;
   std::unique_ptr<pb::Datum> datum_;  // producer thread scratch
 
   // Producer-thread cache of the current epoch's order (shuffle only).

@@ -116,6 +116,10 @@ bool DataTransformer::NeedsRandom() const {
   return mirror_ || (phase_ == Phase::TRAIN && crop_size_ > 0);
 }
 
+int DataTransformer::DrawsPerItem() const {
+  return (mirror_ ? 1 : 0) + (phase_ == Phase::TRAIN && crop_size_ > 0 ? 2 : 0);
+}
+
 bool DataTransformer::NeedsRandom(const pb::TransformationParameter& param, Phase phase) {
   return param.mirror() || (phase == Phase::TRAIN && param.crop_size() > 0);
 }

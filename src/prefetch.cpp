@@ -22,10 +22,31 @@ void check(cudaError_t status, const char* what) {
 #endif
 }  // namespace
 
-void TakeCaffeDataLayerSeeds(bool transformer_random, int own_seeds, bool prefetching) {
-  const int transformer_seeds = transformer_random ? (prefetching ? 2 : 1) : 0;
-  const int thread_seeds = prefetching ? 1 : 0;
-  Context::rng().discard(transformer_seeds + own_seeds + thread_seeds);
+uint32_t TakeCaffeDataLayerSeeds(bool transformer_random, int own_seeds, bool prefetching) {
+  std::mt19937& rng = Context::rng();
+  uint32_t transformer_seed = transformer_random ? static_cast<uint32_t>(rng()) : 0;
+  rng.discard(own_seeds);
+  if (prefetching) {
+    if (transformer_random) transformer_seed = static_cast<uint32_t>(rng());
+    rng.discard(1);  // the prefetch thread's
+  }
+  return transformer_seed;
+}
+
+void TransformRandomStream::Init(uint32_t seed, int64_t draws_per_batch) {
+  seed_ = seed;
+  draws_per_batch_ = draws_per_batch;
+  next_batch_ = -1;
+}
+
+std::mt19937& TransformRandomStream::At(int64_t batch) {
+  if (batch != next_batch_) {
+    rng_.seed(seed_);
+    rng_.discard(static_cast<unsigned long long>(batch) *
+                 static_cast<unsigned long long>(draws_per_batch_));
+  }
+  next_batch_ = -1;  // until Finished(batch)
+  return rng_;
 }
 
 BatchPrefetcher::~BatchPrefetcher() {

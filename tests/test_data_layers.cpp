@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -261,7 +262,9 @@ TEST(DataLayer, SeekBatchEqualsReadingAndIsDeterministic) {
   EXPECT_EQ(sequential[7].label, (std::vector<float>{0, 1, 2}));
   EXPECT_NE(sequential[0].data, sequential[7].data);
 
-  // The same seed gives the same batches, in any order, and from any starting point.
+  // The same seed gives the same batches, in any order, and from any starting point (the
+  // transformer's seed is drawn at setup, as in Caffe, so the generator is seeded again).
+  Context::set_random_seed(99);
   {
     auto layer = MakeDataLayer(db, 3, transform);
     Blob data, label;
@@ -314,6 +317,45 @@ TEST(DataLayer, CropsAreCropsOfTheRightItem) {
       EXPECT_TRUE(found) << "item " << i;
     }
   }
+}
+
+// Caffe's DataTransformer draws mirror (Rand(2)), then h_off and w_off (Rand(H - crop + 1),
+// Rand(W - crop + 1)) per item, Rand(n) = rng() % n, from one Mersenne Twister seeded by the
+// second of the two seeds a prefetching data layer takes from the main generator at setup
+// (InitRand runs twice); the prefetch thread's seed is the third. The crops and mirrors are
+// those, batch after batch, and again after a seek.
+TEST(DataLayer, CropsAndMirrorsAreCaffes) {
+  TempDir dir;
+  const std::string db = WriteDb(dir.path(), 5);
+  Context::set_random_seed(5);
+  std::mt19937 main_rng = Context::rng();  // what setup will draw from
+  main_rng();                              // the transformer's first seed, replaced
+  std::mt19937 caffe(static_cast<uint32_t>(main_rng()));
+  auto layer = MakeDataLayer(db, 3, "transform_param { crop_size: 2 mirror: true }");
+  Blob data, label;
+  layer->SetUp({}, {&data, &label});
+  std::vector<std::vector<float>> expected;
+  for (int b = 0; b < 4; ++b) {
+    std::vector<float> batch;
+    for (int i = 0; i < 3; ++i) {
+      const int item = (b * 3 + i) % 5;
+      const bool mirror = caffe() % 2 != 0;
+      const int h_off = static_cast<int>(caffe() % (kH - 2 + 1));
+      const int w_off = static_cast<int>(caffe() % (kW - 2 + 1));
+      for (int c = 0; c < kC; ++c)
+        for (int h = 0; h < 2; ++h)
+          for (int w = 0; w < 2; ++w)
+            batch.push_back(
+                ItemPixel(item, (c * kH + h + h_off) * kW + (mirror ? 1 - w : w) + w_off));
+    }
+    expected.push_back(batch);
+  }
+  for (int b = 0; b < 4; ++b)
+    EXPECT_EQ(ForwardOnce(layer.get(), &data, &label).data, expected[b]) << b;
+  layer->SeekBatch(1);
+  EXPECT_EQ(ForwardOnce(layer.get(), &data, &label).data, expected[1]);
+  EXPECT_EQ(ForwardOnce(layer.get(), &data, &label).data, expected[2]);
+  Context::set_random_seed(1701);  // test_main's seed
 }
 
 TEST(DataLayer, MissingDatabaseNamesThePath) {

@@ -53,6 +53,8 @@ class DataTransformer {
   // Whether Transform draws random numbers at all (mirror, or crop in TRAIN); the static
   // form answers for a parameter without building a transformer (no mean file is read).
   bool NeedsRandom() const;
+  // How many numbers Transform draws per item: 1 for mirror, 2 for a crop in TRAIN.
+  int DrawsPerItem() const;
   static bool NeedsRandom(const pb::TransformationParameter& param, Phase phase);
 
   int crop_size() const { return crop_size_; }

@@ -30,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <utility>
@@ -64,11 +65,33 @@ void StableShuffle(std::vector<T>* items, Rng& rng) {
 // order: one for their DataTransformer when it draws random numbers (mirror, or a crop in
 // TRAIN); then `own_seeds` of the layer's own (ImageData: shuffle, rand_skip; WindowData:
 // one when it mirrors or crops); and, for the prefetching layers (Data, ImageData,
-// WindowData), the transformer's seed once more and one for the prefetch thread. crema's data
-// layers draw from streams of their own (Context::derive_seed) and use none of these, but
-// take as many from Context::rng(): so the fillers of the layers after them draw what
-// Caffe's draw, and a net's uniform and xavier weights are Caffe's for the same random_seed.
-void TakeCaffeDataLayerSeeds(bool transformer_random, int own_seeds, bool prefetching);
+// WindowData), the transformer's seed once more (replacing the first) and one for the
+// prefetch thread. crema takes as many from Context::rng(), so the fillers of the layers
+// after them draw what Caffe's draw (a net's uniform and xavier weights are Caffe's for the
+// same random_seed). Returns the seed the transformer ends up with (0 when it draws none):
+// Data and ImageData layers draw their crops and mirrors from it as Caffe's do
+// (TransformRandomStream); shuffles and WindowData use crema's own streams.
+uint32_t TakeCaffeDataLayerSeeds(bool transformer_random, int own_seeds, bool prefetching);
+
+// The generator a Caffe DataTransformer draws from in a data layer: a Mersenne Twister
+// seeded once, at setup, from which every item of every batch draws `draws_per_item`
+// numbers in turn (DataTransformer::DrawsPerItem), batch after batch. At(k) returns it
+// positioned at batch k's first draw: where batch k - 1 left it, or, after a seek or a batch
+// stopped half-way, reseeded and advanced by k * batch_size * draws_per_item draws. So the
+// crops and mirrors of batch k are Caffe's, and depend only on (seed, k).
+class TransformRandomStream {
+ public:
+  void Init(uint32_t seed, int64_t draws_per_batch);
+  std::mt19937& At(int64_t batch);
+  // Batch `batch` has drawn all its numbers (the next At(batch + 1) continues from here).
+  void Finished(int64_t batch) { next_batch_ = batch + 1; }
+
+ private:
+  std::mt19937 rng_;
+  uint32_t seed_ = 0;
+  int64_t draws_per_batch_ = 0;
+  int64_t next_batch_ = -1;  // the batch rng_ is positioned at; -1: unknown
+};
 
 struct PrefetchBatch {
   Blob data;
