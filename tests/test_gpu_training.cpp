@@ -100,6 +100,7 @@ TEST_F(GpuLayers, DataLayerGpuBatchesEqualCpu) {
   std::vector<std::vector<float>> batches[2];
   for (int k = 0; k < 2; ++k) {
     Context::set_mode(k == 0 ? Mode::CPU : Mode::GPU);
+    Context::set_random_seed(5);  // the crops' generator is seeded at setup, as in Caffe
     std::shared_ptr<Layer> layer = MakeLayer(text);
     Blob data, label;
     layer->SetUp({}, {&data, &label});
