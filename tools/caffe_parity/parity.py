@@ -127,7 +127,9 @@ def relative(a, b):
 
 class Runner:
     def __init__(self, args):
-        self.caffe, self.crema, self.gpu, self.work = args.caffe, args.crema, args.gpu, args.work
+        # Absolute paths: the programs run inside each case's directory.
+        self.caffe, self.crema = os.path.abspath(args.caffe), os.path.abspath(args.crema)
+        self.gpu, self.work = args.gpu, os.path.abspath(args.work)
         self.empty = os.path.join(self.work, 'empty.caffemodel')
         os.makedirs(self.work, exist_ok=True)
         open(self.empty, 'wb').close()
