@@ -112,12 +112,12 @@ DataTransformer::DataTransformer(const pb::TransformationParameter& param, Phase
 
 DataTransformer::~DataTransformer() = default;
 
-bool DataTransformer::NeedsRandom() const {
-  return mirror_ || (phase_ == Phase::TRAIN && crop_size_ > 0);
-}
-
 int DataTransformer::DrawsPerItem() const {
   return (mirror_ ? 1 : 0) + (phase_ == Phase::TRAIN && crop_size_ > 0 ? 2 : 0);
+}
+
+bool DataTransformer::NeedsRandom() const {
+  return DrawsPerItem() > 0;
 }
 
 bool DataTransformer::NeedsRandom(const pb::TransformationParameter& param, Phase phase) {
