@@ -930,8 +930,9 @@ after the last step -> fully connected 2 -> softmax. Time runs along axis 0: the
 [150, N] word ids and the [150, N] continuation flags (0 at step 0, 1 after).""",
         "data": """\
 Training data: data/imdb/imdb_{train,test}_lmdb: one Datum per review, channels = 150 word
-ids stored as float_data (padded with 0 at the front), height = width = 1, label 0 or 1;
-the user prepares them (see README.md).""",
+ids stored as float_data (padded with 0 at the front), height = width = 1, label 0 or 1:
+`bash data/imdb.sh /path/to/aclImdb` converts the IMDB archive the user downloaded
+(`--synthetic`: a synthetic set of the same layout); see README.md.""",
         "solver_note": """\
 25,000 training reviews: batch 64, 3 epochs (1,172 iterations) of Adam at 0.001 (beta1 0.9,
 beta2 0.999), as the comparison trains it; gradients clipped to an L2 norm of 5.""",
