@@ -6,7 +6,11 @@ Tasks (the classic deep-learning framework comparison):
                      models/vgg_cifar) at batch 64: one step = zero grads, forward, cross-entropy,
                      backward, SGD (momentum 0.9, lr 0.01, biases lr x2 as Caffe's lr_mult 2);
   resnet50_features  ResNet-50 feature extraction (models/resnet50_features/deploy.prototxt) at
-                     batch 32, eval mode, no autograd (torch.inference_mode): 32x2048 features.
+                     batch 32, eval mode, no autograd (torch.inference_mode): 32x2048 features;
+  gru_imdb           training of the GRU sentiment model (models/gru_imdb: Embedding 30000x125,
+                     nn.GRU 100 (cuDNN), last step, Linear 2) on 150 word ids at batch 64: one
+                     step = zero grads, forward, cross-entropy, backward, clipping of the
+                     gradients' L2 norm to 5, Adam (lr 0.001), as models/gru_imdb/solver.prototxt.
 
 Modes: fp32 (TF32 off for cuDNN and matmul), tf32 (TF32 on for both, PyTorch's convolution
 default), fp16 (torch.autocast float16, plus GradScaler when training), bf16 (torch.autocast
@@ -39,6 +43,8 @@ import torch.nn.functional as F
 
 VGG_EPOCH_ITERS = 7813  # 10 epochs of 50,000 images at batch 64 (ceil(500000 / 64))
 RESNET_IMAGES = 1000    # the comparison's 1000 images
+GRU_EPOCH_ITERS = 1172  # 3 epochs of 25,000 reviews at batch 64 (models/gru_imdb/solver.prototxt)
+GRU_STEPS, GRU_WORDS, GRU_POOL = 150, 30000, 64  # sequence length, vocabulary, distinct batches
 
 
 # ---- nets ---------------------------------------------------------------------------------
@@ -267,7 +273,84 @@ def run_resnet(args, device, autocast, _use_scaler):
     return result
 
 
-TASKS = {"vgg_cifar": run_vgg, "resnet50_features": run_resnet}
+class GruImdb(nn.Module):
+    """models/gru_imdb: word ids [150, N] -> Embedding 30000x125 -> GRU 100 -> last step -> fc 2.
+    crema's GRU has nn.GRU's equations and weight layout. Initialised as the prototxt's fillers:
+    embedding U(-0.05, 0.05), GRU weights U(-0.1, 0.1) and biases 0, classifier xavier."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(GRU_WORDS, 125)
+        self.gru = nn.GRU(125, 100)
+        self.fc = nn.Linear(100, 2)
+        with torch.no_grad():
+            self.embed.weight.uniform_(-0.05, 0.05)
+            for name, p in self.gru.named_parameters():
+                p.uniform_(-0.1, 0.1) if name.startswith("weight") else p.zero_()
+            bound = math.sqrt(3.0 / 100)
+            self.fc.weight.uniform_(-bound, bound)
+            self.fc.bias.zero_()
+
+    def forward(self, ids):
+        out, _ = self.gru(self.embed(ids))
+        return self.fc(out[-1])
+
+
+def run_gru(args, device, autocast, use_scaler):
+    torch.manual_seed(args.seed)
+    model = GruImdb().to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=0.001, betas=(0.9, 0.999), eps=1e-8)
+    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+    batch = args.batch or 64
+    # A pool of random batches on the device, cycled (crema's Data layer copies each batch
+    # from pinned host memory, 38 KB at batch 64).
+    pool_x = torch.randint(0, GRU_WORDS, (GRU_POOL, GRU_STEPS, batch), device=device)
+    pool_y = torch.randint(0, 2, (GRU_POOL, batch), device=device)
+
+    def step(i):
+        opt.zero_grad(set_to_none=True)
+        with autocast():
+            loss = F.cross_entropy(model(pool_x[i % GRU_POOL]), pool_y[i % GRU_POOL])
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+        else:
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        if scaler is not None:
+            scaler.step(opt)
+            scaler.update()
+        else:
+            opt.step()
+        return loss
+
+    iters, warm = args.iters, min(args.warmup, args.iters - 1)
+    clock = Clock(device)
+    clock.mark()
+    for i in range(iters):
+        if i == warm:
+            clock.mark()
+        loss = step(i)
+    clock.mark()
+    clock.finish()
+    cold = clock.seconds(0, 2)
+    steady = clock.seconds(1, 2) / (iters - warm)
+    total = cold + (GRU_EPOCH_ITERS - iters) * steady if iters < GRU_EPOCH_ITERS else cold
+    return {
+        "iters": iters,
+        "warmup": warm,
+        "batch": batch,
+        "measured_s": round(cold, 4),
+        "warmup_s": round(clock.seconds(0, 1), 4),
+        "steady_ms_per_iter": round(steady * 1e3, 4),
+        "target_iters": GRU_EPOCH_ITERS,
+        "extrapolated": iters < GRU_EPOCH_ITERS,
+        "total_s": round(total, 3),
+        "final_loss": float(loss.detach().float().cpu()),
+    }
+
+
+TASKS = {"vgg_cifar": run_vgg, "resnet50_features": run_resnet, "gru_imdb": run_gru}
 
 
 def main():
@@ -277,10 +360,13 @@ def main():
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
     parser.add_argument("--iters", type=int, default=None,
                         help="vgg_cifar: training iterations, warm-up included (default 2000); "
-                             "resnet50_features: timed batches after the warm-up (default 100)")
+                             "resnet50_features: timed batches after the warm-up (default 100); "
+                             "gru_imdb: training iterations, warm-up included (default 1172)")
     parser.add_argument("--warmup", type=int, default=None,
-                        help="warm-up iterations (default: vgg_cifar 50, resnet50_features 10)")
-    parser.add_argument("--batch", type=int, default=0, help="default: 64 (VGG), 32 (ResNet-50)")
+                        help="warm-up iterations (default: vgg_cifar 50, resnet50_features 10, "
+                             "gru_imdb 20)")
+    parser.add_argument("--batch", type=int, default=0,
+                        help="default: 64 (VGG, GRU), 32 (ResNet-50)")
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--channels-last", action="store_true",
@@ -289,12 +375,13 @@ def main():
                         help="ResNet-50: skip the run with a synchronisation after every layer")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (CPU runs; 0: torch's)")
     args = parser.parse_args()
-    vgg = args.task == "vgg_cifar"
+    training = args.task in ("vgg_cifar", "gru_imdb")
     if args.iters is None:
-        args.iters = 2000 if vgg else 100
+        args.iters = {"vgg_cifar": 2000, "resnet50_features": 100, "gru_imdb": GRU_EPOCH_ITERS}[
+            args.task]
     if args.warmup is None:
-        args.warmup = 50 if vgg else 10
-    if args.iters < (2 if vgg else 1):
+        args.warmup = {"vgg_cifar": 50, "resnet50_features": 10, "gru_imdb": 20}[args.task]
+    if args.iters < (2 if training else 1):
         parser.error("--iters too small")
 
     device = torch.device(args.device)

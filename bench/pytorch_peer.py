@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""PyTorch twin of crema's CPU timing nets (bench/lenet_time.prototxt, bench/vgg_cifar.prototxt).
+"""PyTorch twin of crema's CPU timing nets (bench/lenet_time.prototxt, bench/vgg_cifar.prototxt,
+models/gru_imdb/train_val.prototxt).
 
 Times, on the CPU with torch.set_num_threads(N), at batch 64 on random data:
   fwd_bwd  forward + loss + backward (the same work `crema time` measures), and
-  step     forward + loss + backward + SGD step (momentum 0.9, weight decay 5e-4, as in
-           Caffe's lenet_solver), i.e. a full training iteration.
+  step     forward + loss + backward + update, i.e. a full training iteration: for LeNet and
+           VGG-CIFAR SGD (momentum 0.9, weight decay 5e-4, as in Caffe's lenet_solver); for
+           the GRU Adam (lr 0.001, betas 0.9/0.999) after clipping the gradients' L2 norm to 5,
+           as models/gru_imdb/solver.prototxt trains it.
 Gradients are zeroed (set to None) before each iteration in both modes. The two modes are
 interleaved iteration by iteration after a warm-up, so machine noise affects both alike.
 Prints one JSON object: medians (and means) in ms per iteration, plus torch's configuration.
@@ -64,16 +67,33 @@ class VGGCifar(nn.Module):
         return self.fc2(x)
 
 
+class GruImdb(nn.Module):
+    """models/gru_imdb: word ids [150, N] -> Embedding 30000x125 -> GRU 100 -> last step -> fc 2.
+    crema's GRU uses nn.GRU's equations and weight layout."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(30000, 125)
+        self.gru = nn.GRU(125, 100)
+        self.fc = nn.Linear(100, 2)
+
+    def forward(self, ids):
+        out, _ = self.gru(self.embed(ids))
+        return self.fc(out[-1])
+
+
 def blas_info():
     """BLAS_INFO from torch's build configuration (e.g. 'mkl'), or '?'."""
     m = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
     return m.group(1) if m else "?"
 
 
-NETS = {
+NETS = {  # name: (model, input shape after the batch axis; None: GRU word ids)
     "lenet": (LeNet, (1, 28, 28)),
     "vgg_cifar": (VGGCifar, (3, 32, 32)),
+    "gru_imdb": (GruImdb, None),
 }
+GRU_STEPS, GRU_WORDS = 150, 30000
 
 
 def main():
@@ -94,9 +114,16 @@ def main():
 
     cls, chw = NETS[args.net]
     model = cls().train()
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    x = torch.randn(args.batch, *chw)
-    y = torch.full((args.batch,), 3, dtype=torch.long)  # constant label, as the prototxts
+    if chw is None:  # the GRU: time-major word ids, random labels, Adam with clipping
+        opt = torch.optim.Adam(model.parameters(), lr=0.001, betas=(0.9, 0.999), eps=1e-8)
+        x = torch.randint(0, GRU_WORDS, (GRU_STEPS, args.batch))
+        y = torch.randint(0, 2, (args.batch,))
+        clip = 5.0
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        x = torch.randn(args.batch, *chw)
+        y = torch.full((args.batch,), 3, dtype=torch.long)  # constant label, as the prototxts
+        clip = None
 
     def fwd_bwd():
         opt.zero_grad(set_to_none=True)
@@ -106,6 +133,8 @@ def main():
 
     def step():
         loss = fwd_bwd()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         return loss
 

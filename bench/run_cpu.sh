@@ -9,11 +9,14 @@
 #    ~/.cache/crema-bench/venv), once.
 # 3. Measures OpenBLAS sgemm (1024^3) with bench/bench_sgemm (Google Benchmark).
 # 4. For $ROUNDS rounds, alternating the order every round so machine noise hits both:
-#    `crema time` and bench/pytorch_peer.py on LeNet and VGG-CIFAR with $THREADS threads.
+#    `crema time` and bench/pytorch_peer.py on LeNet, VGG-CIFAR and the GRU-IMDB model with
+#    $THREADS threads; for the GRU also a full training step, `crema train` (Adam, gradient
+#    clipping, the Data layer reading a synthetic IMDB LMDB made by `crema convert_imdb
+#    --synthetic`) against PyTorch's step with the same update.
 # 5. Prints a Markdown report and appends it to bench/RESULTS.md under a dated heading.
 #
 # Knobs (environment): THREADS (default: nproc), ROUNDS (3), LENET_ITERS (100),
-# VGG_ITERS (20), CREMA_BUILD_DIR, CREMA_JOBS (build parallelism), CREMA_BENCH_VENV,
+# VGG_ITERS (20), GRU_ITERS (20), CREMA_BUILD_DIR, CREMA_JOBS (build parallelism), CREMA_BENCH_VENV,
 # CREMA_BENCH_NO_BUILD=1 (use the existing build as is), RESULTS (output file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +27,7 @@ THREADS=${THREADS:-$(nproc)}
 ROUNDS=${ROUNDS:-3}
 LENET_ITERS=${LENET_ITERS:-100}
 VGG_ITERS=${VGG_ITERS:-20}
+GRU_ITERS=${GRU_ITERS:-20}
 build_dir=${CREMA_BUILD_DIR:-build-bench}
 venv=${CREMA_BENCH_VENV:-$HOME/.cache/crema-bench/venv}
 results=${RESULTS:-bench/RESULTS.md}
@@ -70,7 +74,24 @@ run_torch() {  # net iterations warmup round
   "$py" bench/pytorch_peer.py --net "$1" --threads "$THREADS" --iterations "$2" --warmup "$3" \
     >"$work/torch_$1_$4.json"
 }
-declare -A model=([lenet]=bench/lenet_time.prototxt [vgg_cifar]=bench/vgg_cifar.prototxt)
+# The GRU reads a synthetic IMDB set (same layout as `data/imdb.sh`'s) through its Data layer.
+log "synthetic IMDB set for the GRU (crema convert_imdb --synthetic 2000)"
+"$crema_bin" convert_imdb --out "$work/imdb" --synthetic 2000 >"$work/imdb.log" 2>&1 || {
+  cat "$work/imdb.log" >&2
+  exit 1
+}
+sed "s|data/imdb/|$work/imdb/|" models/gru_imdb/train_val.prototxt >"$work/gru_imdb.prototxt"
+# Training: display every 5 iterations (the first interval, with the setup, is left out of
+# the steady rate), no test pass, no snapshot.
+sed -e "s|^net:.*|net: \"$work/gru_imdb.prototxt\"|" -e "s|^max_iter:.*|max_iter: $((GRU_ITERS + 5))|" \
+  -e 's|^display:.*|display: 5|' -e 's|^test_interval:.*|test_interval: 1000000|' \
+  -e 's|^snapshot:.*|snapshot: 0|' -e "s|^snapshot_prefix:.*|snapshot_prefix: \"$work/gru\"|" \
+  models/gru_imdb/solver.prototxt >"$work/gru_solver.prototxt"
+echo 'test_initialization: false' >>"$work/gru_solver.prototxt"
+echo 'snapshot_after_train: false' >>"$work/gru_solver.prototxt"
+
+declare -A model=([lenet]=bench/lenet_time.prototxt [vgg_cifar]=bench/vgg_cifar.prototxt
+  [gru_imdb]="$work/gru_imdb.prototxt")
 run_crema() {  # net iterations round
   "$crema_bin" time --model "${model[$1]}" --iterations "$2" --threads "$THREADS" \
     >"$work/crema_$1_$3.txt" 2>"$work/crema_$1_$3.log" || {
@@ -78,12 +99,23 @@ run_crema() {  # net iterations round
     log "crema time failed on $1"
     exit 1
   }
+  [[ $1 == gru_imdb ]] || return 0
+  "$crema_bin" train --solver "$work/gru_solver.prototxt" --threads "$THREADS" \
+    >"$work/crema_train_$1_$3.txt" 2>"$work/crema_train_$1_$3.log" || {
+    tail -20 "$work/crema_train_$1_$3.log" >&2
+    log "crema train failed on $1"
+    exit 1
+  }
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((r = 1; r <= ROUNDS; ++r)); do
-  for net in lenet vgg_cifar; do
-    if [[ $net == lenet ]]; then iters=$LENET_ITERS warm=10; else iters=$VGG_ITERS warm=3; fi
+  for net in lenet vgg_cifar gru_imdb; do
+    case $net in
+      lenet) iters=$LENET_ITERS warm=10 ;;
+      vgg_cifar) iters=$VGG_ITERS warm=3 ;;
+      gru_imdb) iters=$GRU_ITERS warm=3 ;;
+    esac
     log "round $r/$ROUNDS: $net ($iters iterations, $THREADS threads)"
     if ((r % 2)); then
       run_crema $net $iters $r
@@ -132,6 +164,17 @@ def parse_crema(path):
     return dict(median=float(m.group(2)), fwd=float(fwd.group(2)) if fwd else None,
                 bwd=float(bwd.group(2)) if bwd else None, convs=convs)
 
+def parse_crema_train(path):
+    """Steady ms per training iteration from `crema train`'s display lines ("Iteration K (R
+    iter/s, Ss/D iters)"), leaving out the intervals that hold the setup (K < 2 D)."""
+    text = open(path).read()
+    lines = [(int(k), float(sec), int(d)) for k, sec, d in re.findall(
+        r"Iteration (\d+) \([\d.e+-]+ iter/s, ([\d.e+-]+)s/(\d+) iters\)", text)]
+    steady = [x for x in lines if x[0] >= 2 * x[2]]
+    if not steady:
+        sys.exit(f"no steady display interval in {path}")
+    return 1e3 * sum(x[1] for x in steady) / sum(x[2] for x in steady)
+
 def med(xs):
     return statistics.median(xs)
 
@@ -152,7 +195,8 @@ print("| net | crema fwd+bwd ms/iter (median) | PyTorch fwd+bwd ms/iter (median)
 print("|---|---:|---:|---:|---:|---|")
 details = []
 torch_meta = None
-for net, label in (("lenet", "LeNet (MNIST 1x28x28)"), ("vgg_cifar", "VGG-CIFAR (3x32x32)")):
+for net, label in (("lenet", "LeNet (MNIST 1x28x28)"), ("vgg_cifar", "VGG-CIFAR (3x32x32)"),
+                   ("gru_imdb", "GRU-IMDB (150 word ids)")):
     cr = [parse_crema(f"{work}/crema_{net}_{r}.txt") for r in range(1, rounds + 1)]
     th = [json.load(open(f"{work}/torch_{net}_{r}.json")) for r in range(1, rounds + 1)]
     torch_meta = th[0]
@@ -173,6 +217,20 @@ for net, label in (("lenet", "LeNet (MNIST 1x28x28)"), ("vgg_cifar", "VGG-CIFAR 
     bw = [x["bwd"] for x in cr if x["bwd"] is not None]
     if fw and bw:
         details[-1] += f"; crema forward {med(fw):.2f} + backward {med(bw):.2f}"
+print()
+# The GRU's full training step: crema train (Data layer, forward, backward, clipping, Adam)
+# against PyTorch's step (forward, backward, clipping, Adam).
+gru_train = [parse_crema_train(f"{work}/crema_train_gru_imdb_{r}.log") for r in range(1, rounds + 1)]
+gru_step = [json.load(open(f"{work}/torch_gru_imdb_{r}.json"))["step_median_ms"]
+            for r in range(1, rounds + 1)]
+print("| full training step | crema train ms/iter (steady, median) | PyTorch step ms/iter (median) "
+      "| ratio crema/PyTorch |")
+print("|---|---:|---:|---:|")
+print(f"| GRU-IMDB, batch 64, Adam + clipping | {med(gru_train):.2f} | {med(gru_step):.2f} "
+      f"| {med(gru_train) / med(gru_step):.2f} |")
+details.append("- GRU-IMDB full step: per-round (ms): crema train "
+               f"{', '.join(f'{v:.2f}' for v in gru_train)}; PyTorch step "
+               f"{', '.join(f'{v:.2f}' for v in gru_step)}")
 print()
 threads = torch_meta["threads"] if torch_meta else "?"
 if sgemm:
@@ -200,8 +258,8 @@ EOF
   echo
   echo "Machine: nproc $(nproc), ${cpu_model}; OpenBLAS ${blas_real:-?}. Threads: $THREADS."
   echo "crema ${git_rev}${git_dirty}, build \`$build_dir\` (Release). Batch 64, random data,"
-  echo "$ROUNDS alternating rounds; LeNet $LENET_ITERS and VGG-CIFAR $VGG_ITERS timed iterations"
-  echo "per round; each figure is the median over rounds of the per-round median."
+  echo "$ROUNDS alternating rounds; LeNet $LENET_ITERS, VGG-CIFAR $VGG_ITERS and GRU-IMDB $GRU_ITERS timed"
+  echo "iterations per round; each figure is the median over rounds of the per-round median."
   echo "Load average before/after: $load_before / $load_after. Whole script: ${elapsed} s."
   # The load after the run includes the benchmark's own threads; only the load before it
   # says whether something else was competing for the cores.
@@ -213,7 +271,11 @@ EOF
   echo
   echo "crema's figure is \`crema time\` (forward + backward, no solver update); the ratio"
   echo "compares it with PyTorch's forward + backward. PyTorch's full step adds SGD"
-  echo "(momentum 0.9, weight decay 5e-4) and is not compared."
+  echo "(momentum 0.9, weight decay 5e-4) for LeNet and VGG-CIFAR, not compared. The GRU-IMDB"
+  echo "model (Embed 30000x125, GRU 100, fc 2; 150 steps, batch 64) reads a synthetic IMDB set"
+  echo "(\`crema convert_imdb --synthetic\`) through its Data layer; its full training step"
+  echo "(gradient clipping to norm 5, Adam) is compared: \`crema train\`'s steady time per"
+  echo "iteration against PyTorch's step on random word ids."
   echo
   cat "$report"
 } >"$work/section.md"

@@ -6,14 +6,20 @@
 #   CREMA=.device/bin/crema bash bench/run_gpu.sh    # a given crema binary (no build)
 #   bash bench/run_gpu.sh --dry-run                  # print the commands, run nothing
 #
-# The two tasks of the classic framework comparison, for each precision mode in $MODES:
+# The three tasks of the classic framework comparison, (1) and (2) for each precision mode in
+# $MODES, (3) for each in $GRU_MODES:
 #  (1) VGG-CIFAR training, 10 epochs of 50,000 images at batch 64 = 7813 iterations, synthetic
 #      data: `crema train --gpu 0` on bench/gpu/vgg_cifar_synth_solver.prototxt for $ITERS
 #      iterations (default 2000, extrapolated to 7813 at the steady rate; ITERS=7813 measures
 #      the whole 10 epochs) against bench/pytorch_gpu_peer.py --task vgg_cifar;
 #  (2) ResNet-50 feature extraction, 1000 images at batch 32: `crema time --phase TEST` on
 #      models/resnet50_features/deploy.prototxt ($RESNET_ITERS batches, median forward x
-#      1000/32) against bench/pytorch_gpu_peer.py --task resnet50_features.
+#      1000/32) against bench/pytorch_gpu_peer.py --task resnet50_features;
+#  (3) GRU-IMDB training, 3 epochs of 25,000 reviews at batch 64 = 1172 iterations: `crema
+#      train --gpu 0` on models/gru_imdb (Data layer reading a synthetic IMDB LMDB that
+#      `crema convert_imdb --synthetic 25000` writes first; Adam, gradients clipped to norm 5)
+#      for $GRU_ITERS iterations (default: all 1172) against bench/pytorch_gpu_peer.py --task
+#      gru_imdb (nn.GRU on cuDNN, the same update).
 # Each mode runs crema then PyTorch on both tasks, the next mode PyTorch first, and so on.
 # crema's precision is the net-level `precision { math: TF32|FP16|BF16 }`, inserted after the
 # `name:` line of temporary copies of the prototxts (fp32: none, FP32 is the default). A run
@@ -35,7 +41,9 @@
 # (fp32 fp16: likewise with CREMA_CUDNN_API=legacy, cuDNN's deprecated cudnnFind* search in
 # place of its graph API, reported as graph-API time over legacy time), COPY_MODES (fp16:
 # ResNet-50 once more with CREMA_ACTIVATION_COPIES=0, every 16-bit convolution rounding its
-# own input, reported as the time with copies over the time without).
+# own input, reported as the time with copies over the time without), GRU_MODES (fp32:
+# crema's GRU runs its products in fp32 whatever the net's precision), GRU_ITERS (1172),
+# TORCH_GRU_WARMUP (20). NO_GRAPH_MODES runs the GRU too where GRU_MODES has the mode.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start_s=$(date +%s)
@@ -54,6 +62,9 @@ NO_GRAPH_MODES=${NO_GRAPH_MODES-fp32}
 LEGACY_MODES=${LEGACY_MODES-fp32 fp16}
 COPY_MODES=${COPY_MODES-fp16}
 ITERS=${ITERS:-2000}
+GRU_MODES=${GRU_MODES-fp32}
+GRU_ITERS=${GRU_ITERS:-1172}
+TORCH_GRU_WARMUP=${TORCH_GRU_WARMUP:-20}
 RESNET_ITERS=${RESNET_ITERS:-50}
 TORCH_RESNET_ITERS=${TORCH_RESNET_ITERS:-100}
 TORCH_VGG_WARMUP=${TORCH_VGG_WARMUP:-50}
@@ -65,6 +76,7 @@ ALGOS=${ALGOS:-all}
 TORCH_ARGS=${TORCH_ARGS:-}
 build_dir=${BUILD_DIR:-build-gpu}
 VGG_TARGET=7813        # 10 epochs of 50,000 images at batch 64
+GRU_TARGET=1172        # 3 epochs of 25,000 reviews at batch 64
 RESNET_IMAGES=1000
 RESNET_BATCH=32        # models/resnet50_features/deploy.prototxt's batch
 work=$(mktemp -d /tmp/crema-gpu-bench.XXXXXX)
@@ -99,6 +111,9 @@ resnet_net=models/resnet50_features/deploy.prototxt
 # Display every ITERS/20 iterations: crema logs the time of each interval, from which the
 # steady-state rate (without the first iterations' setup) is taken.
 display=$((ITERS >= 40 ? ITERS / 20 : 1))
+gru_display=$((GRU_ITERS >= 40 ? GRU_ITERS / 20 : 1))
+gru_net=models/gru_imdb/train_val.prototxt
+gru_solver=models/gru_imdb/solver.prototxt
 
 math_of() {
   case $1 in
@@ -188,6 +203,26 @@ crema_resnet() {  # mode [tag env...]
   run "crema_resnet${tag}_$m" env "${extra[@]}" GLOG_v=1 "$crema" time --model "$work/resnet_$m.prototxt" \
     "${gpu_flag[@]}" --phase TEST --iterations "$RESNET_ITERS"
 }
+crema_gru() {  # mode [tag env...]
+  local m=$1 tag=${2:-}
+  local extra=("${@:3}")
+  local math
+  math=$(math_of "$m") || exit 2
+  sed "s|data/imdb/|$work/imdb/|" "$gru_net" >"$work/gru_src_$m.prototxt"
+  with_precision "$work/gru_src_$m.prototxt" "$work/gru_$m.prototxt" "$math"
+  sed -e "s|^net:.*|net: \"$work/gru_$m.prototxt\"|" -e "s|^max_iter:.*|max_iter: $GRU_ITERS|" \
+    -e "s|^display:.*|display: $gru_display|" -e 's|^test_interval:.*|test_interval: 1000000|' \
+    -e 's|^snapshot:.*|snapshot: 0|' -e "s|^snapshot_prefix:.*|snapshot_prefix: \"$work/gru\"|" \
+    "$gru_solver" >"$work/gru_solver_$m.prototxt"
+  printf 'test_initialization: false\nsnapshot_after_train: false\n' >>"$work/gru_solver_$m.prototxt"
+  run "crema_gru${tag}_$m" env "${extra[@]}" "$crema" train --solver "$work/gru_solver_$m.prototxt" \
+    "${gpu_flag[@]}"
+}
+torch_gru() {  # mode
+  # shellcheck disable=SC2086
+  run "torch_gru_$1" "$PYTHON" bench/pytorch_gpu_peer.py --task gru_imdb --mode "$1" \
+    --device "$torch_device" --iters "$GRU_ITERS" --warmup "$TORCH_GRU_WARMUP"
+}
 torch_vgg() {  # mode
   # shellcheck disable=SC2086
   run "torch_vgg_$1" "$PYTHON" bench/pytorch_gpu_peer.py --task vgg_cifar --mode "$1" \
@@ -207,6 +242,9 @@ if [[ -n $GPU ]] && command -v nvidia-smi >/dev/null 2>&1; then
 fi
 [[ $dry_run == 1 ]] || log "device: $device_name; crema $crema; modes: $MODES; VGG $ITERS iterations"
 
+if [[ -n $GRU_MODES ]]; then  # the GRU's data: a synthetic IMDB set of the real one's layout
+  run imdb_data "$crema" convert_imdb --out "$work/imdb" --synthetic 25000
+fi
 i=0
 for m in $MODES; do
   math_of "$m" >/dev/null || exit 2
@@ -217,10 +255,16 @@ for m in $MODES; do
   fi
   i=$((i + 1))
 done
+for m in $GRU_MODES; do
+  math_of "$m" >/dev/null || exit 2
+  if ((i % 2 == 0)); then crema_gru "$m"; torch_gru "$m"; else torch_gru "$m"; crema_gru "$m"; fi
+  i=$((i + 1))
+done
 for m in $NO_GRAPH_MODES; do  # crema again without CUDA graphs: what they bring
   math_of "$m" >/dev/null || exit 2
   crema_vgg "$m" _nograph CREMA_CUDA_GRAPHS=0
   crema_resnet "$m" _nograph CREMA_CUDA_GRAPHS=0
+  [[ " $GRU_MODES " == *" $m "* ]] && crema_gru "$m" _nograph CREMA_CUDA_GRAPHS=0
 done
 for m in $LEGACY_MODES; do  # crema again on cuDNN's legacy API: what the graph API brings
   math_of "$m" >/dev/null || exit 2
@@ -241,7 +285,7 @@ fi
 git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 git_dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (+ local changes)" || true)
 elapsed=$(($(date +%s) - start_s))
-export MODES NO_GRAPH_MODES LEGACY_MODES COPY_MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
+export GRU_MODES GRU_ITERS GRU_TARGET MODES NO_GRAPH_MODES LEGACY_MODES COPY_MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
 python3 - "$work" >"$work/report.md" <<'EOF'
 import json, os, re, sys
 work = sys.argv[1]
@@ -265,7 +309,15 @@ def status(name):
 
 def crema_vgg(m, tag=""):
     """Seconds for the 10 epochs (measured, or extrapolated at the steady rate), details."""
-    name = f"crema_vgg{tag}_{m}"
+    return crema_train(f"crema_vgg{tag}_{m}", target)
+
+
+def crema_gru(m, tag=""):
+    """Seconds for the 3 epochs (measured, or extrapolated at the steady rate), details."""
+    return crema_train(f"crema_gru{tag}_{m}", int(env["GRU_TARGET"]))
+
+
+def crema_train(name, target):
     rc, wall = status(name)
     out, err = read(name, "out"), read(name, "err")
     t = re.search(r"Trained (\d+) iterations in ([\d.]+) s(?: \(([\d.]+) ms/iter\))?", out)
@@ -353,7 +405,7 @@ def torch_run(task, m):
         return None, f"failed (exit status {rc})", {}
     if rc != 0:
         return None, f"failed (exit status {rc})", {}
-    if task == "vgg":
+    if task in ("vgg", "gru"):
         d = (f"{j['iters']} iterations in {j['measured_s']:.2f} s ({j['warmup']} warm-up "
              f"{j['warmup_s']:.2f} s), steady {j['steady_ms_per_iter']:.3f} ms/iter")
     else:
@@ -386,9 +438,22 @@ for m in modes:
     rows.append((res_label, m, fmt(c), fmt(t), ratio(c, t)))
     details.append(f"- ResNet-50 {m}: crema {cd}; PyTorch {td}")
 
+gru_target, gru_iters = int(env["GRU_TARGET"]), int(env["GRU_ITERS"])
+gru_label = (f"GRU-IMDB train, 3 epochs ({gru_target} it, batch 64)"
+             + (f", from {gru_iters} it" if gru_iters < gru_target else ""))
+for m in env.get("GRU_MODES", "").split():
+    c, cd = crema_gru(m)
+    t, td, j = torch_run("gru", m)
+    meta = meta or j
+    rows.append((gru_label, m, fmt(c), fmt(t), ratio(c, t)))
+    details.append(f"- GRU-IMDB {m}: crema {cd}; PyTorch {td}")
+
 for m in env.get("NO_GRAPH_MODES", "").split():
     notes = []
-    for label, run_task in (("VGG-CIFAR", crema_vgg), ("ResNet-50", crema_resnet)):
+    tasks = [("VGG-CIFAR", crema_vgg), ("ResNet-50", crema_resnet)]
+    if m in env.get("GRU_MODES", "").split():
+        tasks.append(("GRU-IMDB", crema_gru))
+    for label, run_task in tasks:
         with_graphs, _ = run_task(m)
         without, _ = run_task(m, "_nograph")
         notes.append(f"{label} {fmt(without)} s (with graphs / without: "
@@ -429,6 +494,9 @@ if extrap:
     print(f"VGG-CIFAR: {iters} iterations measured, the 10 epochs ({target} iterations) "
           "extrapolated as measured time + remaining iterations x steady time per iteration "
           "(ITERS=7813 measures them all).")
+print("GRU-IMDB: crema reads a synthetic IMDB set (`crema convert_imdb --synthetic 25000`) "
+      "through its Data layer; PyTorch cycles 64 random batches kept on the device. Both clip "
+      "the gradients to norm 5 and step Adam; PyTorch's GRU is cuDNN's.")
 print("Classic benchmark on a P100, for reference: VGG-CIFAR 10 epochs 51–93 s; ResNet-50 "
       "features of 1000 images 1.6–7.9 s.")
 print()
