@@ -101,6 +101,13 @@ std::vector<const Blob*> RecurrentLayer::buffers() const {
   return list;
 }
 
+std::vector<Blob*> RecurrentLayer::GraphStateBlobs() {
+  std::vector<Blob*> state;
+  if (!expose_hidden_)
+    for (int k = 0; k < num_states_; ++k) state.push_back(&carried_[k]);
+  return state;
+}
+
 void RecurrentLayer::ResetState() {
   for (int k = 0; k < num_states_; ++k)
     if (carried_[k].count() > 0) cpu_set(carried_[k].count(), 0.f, carried_[k].mutable_cpu_data());

@@ -58,6 +58,11 @@ class RecurrentLayer : public Layer {
   int num_output() const { return H_; }
   // Every internal buffer (for tests: their storage must stay put between iterations).
   std::vector<const Blob*> buffers() const;
+  // Capturable into a CUDA graph (audited: see Layer::GraphSafeForward): every step is
+  // cuBLAS products and kernels on crema's stream, the buffers are shaped in Reshape, and
+  // nothing is read back. The state carried between Forwards is declared to the graph.
+  bool GraphSafeForward() const override { return true; }
+  std::vector<Blob*> GraphStateBlobs() override;
 
  protected:
   // Width of the gate pre-activations: 4H (LSTM), H (RNN), 3H (GRU).

@@ -26,6 +26,10 @@ class SilenceLayer : public Layer {
   bool HasGpuImplementation() const override {
     return true;
   }
+  // Capturable into a CUDA graph (audited: see Layer::GraphSafeForward).
+  bool GraphSafeForward() const override {
+    return true;
+  }
 
  protected:
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;

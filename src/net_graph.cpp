@@ -108,9 +108,12 @@ void NetGraphs::Plan() {
       std::vector<Blob*> params;
       for (const auto& p : layers[i]->blobs()) params.push_back(p.get());
       add_all(&segment->blobs, params);
+      const std::vector<Blob*> state = layers[i]->GraphStateBlobs();
+      if (forward) add_all(&segment->blobs, state);
       if (forward) {
         add_all(&segment->written_data, net_->top_vecs()[i]);
         add_all(&segment->written_data, params);
+        add_all(&segment->written_data, state);
       } else {
         add_all(&segment->written_diff, net_->bottom_vecs()[i]);
         add_all(&segment->written_diff, params);

@@ -19,7 +19,8 @@
 // A segment, each pass: its layers' Reshape runs on the host (forward), the host's newer
 // contents of its blobs are copied to their device buffers, then its signature is taken:
 // the shapes and the device buffers (data; backward: also diff) of every bottom, top and
-// parameter blob, the generation of the shared cuDNN workspace and the net's gradient
+// parameter blob (forward: also Layer::GraphStateBlobs, a recurrent layer's carried state),
+// the generation of the shared cuDNN workspace and the net's gradient
 // scale. Then:
 //  - a graph captured under the same signature: launch it;
 //  - the signature the previous pass, which ran eagerly, left behind: capture the layers'
@@ -28,8 +29,9 @@
 //    again afterwards; a graph captured under another signature is dropped.
 // So a graph is captured on the second pass with given shapes (the first pass sets up
 // buffers, cuDNN algorithms and convolution routes, none of which may happen in a capture).
-// After a launch the blobs the segment writes (forward: tops and parameters, whose running
-// statistics a BatchNorm updates; backward: bottom and parameter gradients) are marked newer
+// After a launch the blobs the segment writes (forward: tops, parameters, whose running
+// statistics a BatchNorm updates, and state blobs; backward: bottom and parameter gradients)
+// are marked newer
 // on the device, as the layers' own accessors would have marked them.
 //
 // A capture that fails (a layer waited for the device or allocated memory after all) is

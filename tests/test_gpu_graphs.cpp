@@ -13,6 +13,7 @@
 #include "crema/layer_registry.hpp"
 #include "crema/net.hpp"
 #include "layers/neuron.hpp"
+#include "layers/recurrent.hpp"
 #include "tests/gpu_test_util.hpp"
 
 #ifdef CREMA_WITH_CUDA
@@ -252,6 +253,67 @@ TEST_F(GpuGraph, TrainingStepsMatchLayerByLayer) {
   EXPECT_EQ(counts.failures, 0);
   EXPECT_EQ(counts.captures, 4);
   EXPECT_EQ(counts.launches, 4 * 5);
+}
+
+// Recurrent layers in training: GRU -> LSTM -> RNN, whose states carry from one pass to the
+// next (cont is 1 at every step), then the last step -> IP -> loss. The 5 steps of each
+// layer replay inside one graph; the carried states are graph state (GraphStateBlobs):
+// a replay must read the state the previous pass left, and a host-side ResetState between
+// passes must reach the device before the next replay.
+const char* kRecurrentNet = R"(
+name: "recurrent"
+layer { name: "x" type: "Input" top: "x" input_param { shape { dim: 5 dim: 3 dim: 4 } } }
+layer { name: "label" type: "Input" top: "label" input_param { shape { dim: 3 } } }
+layer { name: "cont" type: "DummyData" top: "cont"
+        dummy_data_param { shape { dim: 5 dim: 3 } data_filler { type: "constant" value: 1 } } }
+layer { name: "gru" type: "GRU" bottom: "x" bottom: "cont" top: "g"
+        recurrent_param { num_output: 6 weight_filler { type: "uniform" min: -0.5 max: 0.5 }
+                          bias_filler { type: "uniform" min: -0.2 max: 0.2 } } }
+layer { name: "lstm" type: "LSTM" bottom: "g" bottom: "cont" top: "l"
+        recurrent_param { num_output: 5 weight_filler { type: "uniform" min: -0.5 max: 0.5 }
+                          bias_filler { type: "uniform" min: -0.2 max: 0.2 } } }
+layer { name: "rnn" type: "RNN" bottom: "l" bottom: "cont" top: "r"
+        recurrent_param { num_output: 4 weight_filler { type: "uniform" min: -0.5 max: 0.5 }
+                          bias_filler { type: "uniform" min: -0.2 max: 0.2 } } }
+layer { name: "split" type: "Slice" bottom: "r" top: "head" top: "last"
+        slice_param { axis: 0 slice_point: 4 } }
+layer { name: "silence" type: "Silence" bottom: "head" }
+layer { name: "flat" type: "Reshape" bottom: "last" top: "flat"
+        reshape_param { shape { dim: 3 dim: 4 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "flat" top: "ip"
+        inner_product_param { num_output: 3 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+)";
+
+TEST_F(GpuGraph, RecurrentLayersReplayWithTheirCarriedState) {
+  Twins nets(kRecurrentNet, Phase::TRAIN);
+  for (int iter = 0; iter < 7; ++iter) {
+    if (iter == 4)  // forget the carried states (on the host) in both nets
+      for (Net* net : {nets.graphed.get(), nets.eager.get()})
+        for (const char* name : {"gru", "lstm", "rnn"})
+          static_cast<RecurrentLayer*>(net->layer_by_name(name).get())->ResetState();
+    float losses[2];
+    int k = 0;
+    for (Net* net : {nets.graphed.get(), nets.eager.get()}) {
+      FillInputs(net, iter % 2, 3);  // the same inputs every other pass: only the state moves
+      net->ClearParamDiffs();
+      losses[k++] = net->ForwardBackward();
+    }
+    const std::string when = "iteration " + std::to_string(iter);
+    EXPECT_NEAR(losses[0], losses[1], 1e-5f) << when;
+    ExpectSameBlobs(*nets.graphed, *nets.eager, when, true);
+    nets.graphed->Update();
+    nets.eager->Update();
+    ExpectSameParams(*nets.graphed, *nets.eager, when);
+  }
+  const NetGraphs::Counts counts = CountsOf(*nets.graphed);
+  EXPECT_EQ(counts.forward_segments, 1);
+  // The Split that fans cont out, gru .. ip (the inputs, DummyData and the loss run eagerly).
+  EXPECT_EQ(counts.forward_layers, 8);
+  EXPECT_EQ(counts.backward_segments, 1);
+  EXPECT_EQ(counts.failures, 0);
+  EXPECT_EQ(counts.captures, 2);
+  EXPECT_EQ(counts.launches, 2 * 6);
 }
 
 TEST_F(GpuGraph, FailedCaptureIsReportedAndRunsEagerly) {

@@ -89,6 +89,11 @@ class Layer {
   // counter). Layer types opt in after that audit; the default is false.
   virtual bool GraphSafeForward() const { return false; }
   virtual bool GraphSafeBackward() const { return GraphSafeForward(); }
+  // Blobs of the layer's own that its Forward_gpu reads and writes from one pass to the next
+  // (a recurrent layer's carried state). A graph segment treats them as it treats tops: it
+  // copies a newer host copy to the device before it runs, signs their device buffers, and
+  // marks them newer on the device after a launch.
+  virtual std::vector<Blob*> GraphStateBlobs() { return {}; }
   // The net's mixed-precision state (set by Net before SetUp; FP32 when never set). Only
   // Convolution and InnerProduct (TF32, FP16, BF16) and Deconvolution (TF32) act on it.
   void set_mixed_precision(std::shared_ptr<MixedPrecision> mixed) { mixed_ = std::move(mixed); }
