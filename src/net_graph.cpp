@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 #include <glog/logging.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -31,20 +32,45 @@ bool CudaGraphsEnabled() {
   return enabled;
 }
 
+// Graphs (and eager signatures) kept per segment: enough for a data layer's ring of
+// prefetch buffers (DataParameter.prefetch, 4 by default, plus the one being read).
+constexpr size_t kGraphsPerSegment = 8;
+
 struct NetGraphs::Segment {
+  struct Graph {
+    std::vector<uint64_t> signature;
+    cudaGraphExec_t exec = nullptr;
+  };
   int first = 0, last = 0;   // layer indices; backward segments have first >= last
   std::vector<Blob*> blobs;  // every bottom, top and parameter blob of its layers, once
   std::vector<Blob*> written_data, written_diff;  // what a launch leaves newer on the device
-  std::vector<uint64_t> signature;                // of the last eager pass, or of the graph
-  bool seen = false;                              // the last pass ran eagerly with `signature`
+  std::vector<Graph> graphs;                      // captured, oldest first
+  std::vector<std::vector<uint64_t>> eager;       // left by recent eager passes, oldest first
   bool disabled = false;                          // a capture failed: always eager
-  cudaGraphExec_t exec = nullptr;
-  size_t nodes = 0;
+  size_t nodes = 0;                               // of the last capture
 
-  ~Segment() { DropGraph(); }
-  void DropGraph() {
-    if (exec) cudaGraphExecDestroy(exec);
-    exec = nullptr;
+  ~Segment() {
+    for (Graph& g : graphs) cudaGraphExecDestroy(g.exec);
+  }
+  cudaGraphExec_t Find(const std::vector<uint64_t>& signature) const {
+    for (const Graph& g : graphs)
+      if (g.signature == signature) return g.exec;
+    return nullptr;
+  }
+  bool SeenEager(const std::vector<uint64_t>& signature) const {
+    return std::find(eager.begin(), eager.end(), signature) != eager.end();
+  }
+  void Keep(const std::vector<uint64_t>& signature, cudaGraphExec_t exec) {
+    if (graphs.size() == kGraphsPerSegment) {
+      cudaGraphExecDestroy(graphs.front().exec);
+      graphs.erase(graphs.begin());
+    }
+    graphs.push_back({signature, exec});
+  }
+  void RememberEager(const std::vector<uint64_t>& signature) {
+    if (SeenEager(signature)) return;
+    if (eager.size() == kGraphsPerSegment) eager.erase(eager.begin());
+    eager.push_back(signature);
   }
 };
 
@@ -250,11 +276,11 @@ void NetGraphs::RunSegment(Segment* segment, bool forward) {
     if (!forward && blob->diff()) blob->diff()->refresh_device();
   }
   Signature(*segment, forward, &signature_);
-  const bool same = segment->seen && signature_ == segment->signature;
-  if (!same) segment->DropGraph();
-  if (same && !segment->exec && !segment->disabled) Capture(segment, forward);
-  if (same && segment->exec) {
-    check(cudaGraphLaunch(segment->exec, cuda_stream()), "cudaGraphLaunch");
+  cudaGraphExec_t exec = segment->Find(signature_);
+  if (!exec && !segment->disabled && segment->SeenEager(signature_))
+    exec = Capture(segment, forward);
+  if (exec) {
+    check(cudaGraphLaunch(exec, cuda_stream()), "cudaGraphLaunch");
     ++counts_.launches;
     for (Blob* blob : segment->written_data)
       if (blob->data()) blob->data()->mark_device_newer();
@@ -265,17 +291,17 @@ void NetGraphs::RunSegment(Segment* segment, bool forward) {
   eager();
   // What the next pass must find: after this pass's own set-up (first-use buffers, a grown
   // cuDNN workspace, the gradient buffers a first backward pass allocates).
-  Signature(*segment, forward, &segment->signature);
-  segment->seen = true;
+  Signature(*segment, forward, &signature_);
+  segment->RememberEager(signature_);
 }
 
-bool NetGraphs::Capture(Segment* segment, bool forward) {
+cudaGraphExec_t NetGraphs::Capture(Segment* segment, bool forward) {
   const std::string what = std::string(forward ? "forward" : "backward") + " of layers " +
                            net_->layer_names()[segment->first] + " .. " +
                            net_->layer_names()[segment->last];
   cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
   check(cudaStreamIsCapturing(cuda_stream(), &status), "cudaStreamIsCapturing");
-  if (status != cudaStreamCaptureStatusNone) return false;  // inside someone else's capture
+  if (status != cudaStreamCaptureStatusNone) return nullptr;  // inside someone else's capture
   cudaGetLastError();  // a stale error would look like a failed capture
   check(cudaStreamBeginCapture(cuda_stream(), cudaStreamCaptureModeThreadLocal),
         "cudaStreamBeginCapture");
@@ -295,11 +321,12 @@ bool NetGraphs::Capture(Segment* segment, bool forward) {
   const cudaError_t ended = cudaStreamEndCapture(cuda_stream(), &graph);
   if (failure.empty() && ended != cudaSuccess) failure = cudaGetErrorString(ended);
   cudaGetLastError();  // capture errors are not sticky: clear them
+  cudaGraphExec_t exec = nullptr;
   if (failure.empty()) {
-    const cudaError_t made = cudaGraphInstantiate(&segment->exec, graph, 0);
+    const cudaError_t made = cudaGraphInstantiate(&exec, graph, 0);
     if (made != cudaSuccess) {
       failure = std::string("cudaGraphInstantiate: ") + cudaGetErrorString(made);
-      segment->exec = nullptr;
+      exec = nullptr;
       cudaGetLastError();
     }
     size_t nodes = 0;
@@ -311,12 +338,14 @@ bool NetGraphs::Capture(Segment* segment, bool forward) {
     ++counts_.failures;
     LOG(WARNING) << "CUDA graph: could not capture the " << what << " (" << failure
                  << "); they run without a graph from now on";
-    return false;
+    return nullptr;
   }
   ++counts_.captures;
-  LOG(INFO) << "CUDA graph: captured the " << what << " (" << segment->nodes
-            << " nodes); replayed while shapes and buffers stay the same";
-  return true;
+  segment->Keep(signature_, exec);
+  LOG(INFO) << "CUDA graph: captured the " << what << " (" << segment->nodes << " nodes, graph "
+            << segment->graphs.size() << " of this segment); replayed while its shapes and "
+            << "buffers come back";
+  return exec;
 }
 
 NetGraphs::Counts NetGraphs::counts() const {

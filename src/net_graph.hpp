@@ -23,12 +23,16 @@
 // the generation of the shared cuDNN workspace and the net's gradient
 // scale. Then:
 //  - a graph captured under the same signature: launch it;
-//  - the signature the previous pass, which ran eagerly, left behind: capture the layers'
-//    work into a graph (nothing runs while capturing), then launch it;
-//  - otherwise (first pass, new shapes or new memory): run eagerly and take the signature
-//    again afterwards; a graph captured under another signature is dropped.
+//  - a signature that an earlier eager pass left behind: capture the layers' work into a
+//    graph (nothing runs while capturing), keep it, then launch it;
+//  - otherwise (first pass, new shapes or new memory): run eagerly and remember the
+//    signature taken afterwards.
 // So a graph is captured on the second pass with given shapes (the first pass sets up
 // buffers, cuDNN algorithms and convolution routes, none of which may happen in a capture).
+// A segment keeps up to 8 graphs (and 8 eager signatures), oldest dropped first: a data
+// layer hands each batch over in one of a ring of prefetch buffers, so the segments that
+// read its tops (the first layers forward, the loss backward) see a few addresses in turn,
+// and get a graph for each from the second round on.
 // After a launch the blobs the segment writes (forward: tops, parameters, whose running
 // statistics a BatchNorm updates, and state blobs; backward: bottom and parameter gradients)
 // are marked newer
@@ -45,6 +49,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+struct CUgraphExec_st;  // cudaGraphExec_t, from <cuda_runtime.h>
 
 namespace crema {
 
@@ -85,7 +91,8 @@ class NetGraphs {
   void RunBackwardEager(int first, int last);  // first >= last: layers first down to last
   // Runs a segment by the rules above; `eager` runs its layers without a graph.
   void RunSegment(Segment* segment, bool forward);
-  bool Capture(Segment* segment, bool forward);
+  // Captures the segment's layers under signature_ and keeps the graph; null on failure.
+  CUgraphExec_st* Capture(Segment* segment, bool forward);
   // Writes the segment's signature to *words (cleared first; its capacity is reused).
   void Signature(const Segment& segment, bool forward, std::vector<uint64_t>* words) const;
 

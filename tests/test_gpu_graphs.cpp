@@ -15,6 +15,7 @@
 #include "layers/neuron.hpp"
 #include "layers/recurrent.hpp"
 #include "tests/gpu_test_util.hpp"
+#include "tests/test_util.hpp"
 
 #ifdef CREMA_WITH_CUDA
 #include "crema/gpu_math.hpp"
@@ -314,6 +315,57 @@ TEST_F(GpuGraph, RecurrentLayersReplayWithTheirCarriedState) {
   EXPECT_EQ(counts.failures, 0);
   EXPECT_EQ(counts.captures, 2);
   EXPECT_EQ(counts.launches, 2 * 6);
+}
+
+// A Data layer hands each batch over in one of its prefetch buffers: the data and label
+// blobs come back at a few device addresses in turn. The segments that read them (conv ..
+// ip forward, the loss's backward) keep a graph per address and replay them from the
+// second round of the ring on.
+TEST_F(GpuGraph, DataLayerBufferRingGetsAGraphPerBuffer) {
+  testing::TempDir dir;
+  const std::string db = dir.path() + "/db";
+  testing::WriteDatumLmdb(
+      db, 24, 1, 6, 6, [](int i, int j) { return (i * 7 + j * 3) % 251; },
+      [](int i) { return i % 3; });
+  const std::string text = R"(
+    name: "ring"
+    layer { name: "data" type: "Data" top: "data" top: "label"
+            transform_param { scale: 0.01 }
+            data_param { source: ")" +
+                           db + R"(" batch_size: 4 backend: LMDB } }
+    layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+            convolution_param { num_output: 3 kernel_size: 3 weight_filler { type: "xavier" } } }
+    layer { name: "relu" type: "ReLU" bottom: "conv" top: "conv" }
+    layer { name: "ip" type: "InnerProduct" bottom: "conv" top: "ip"
+            inner_product_param { num_output: 3 weight_filler { type: "xavier" } } }
+    layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+  )";
+  Twins nets(text.c_str(), Phase::TRAIN);
+  const int iterations = 20;
+  for (int iter = 0; iter < iterations; ++iter) {
+    float losses[2];
+    int k = 0;
+    for (Net* net : {nets.graphed.get(), nets.eager.get()}) {
+      net->ClearParamDiffs();
+      losses[k++] = net->ForwardBackward();
+    }
+    const std::string when = "iteration " + std::to_string(iter);
+    EXPECT_NEAR(losses[0], losses[1], 1e-5f) << when;
+    ExpectSameBlobs(*nets.graphed, *nets.eager, when, true);
+    nets.graphed->Update();
+    nets.eager->Update();
+    ExpectSameParams(*nets.graphed, *nets.eager, when);
+  }
+  const NetGraphs::Counts counts = CountsOf(*nets.graphed);
+  EXPECT_EQ(counts.forward_segments, 1);   // conv .. ip
+  EXPECT_EQ(counts.backward_segments, 1);  // loss .. conv
+  EXPECT_EQ(counts.failures, 0);
+  // The batches come in a ring of a few buffers: a graph for each in both segments, and
+  // most passes replay one. (One graph per segment, dropped at every new address, would
+  // never be launched.)
+  EXPECT_GE(counts.captures, 4);
+  EXPECT_LE(counts.captures, 2 * 8);
+  EXPECT_GE(counts.launches, iterations);
 }
 
 TEST_F(GpuGraph, FailedCaptureIsReportedAndRunsEagerly) {
