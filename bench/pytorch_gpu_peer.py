@@ -169,6 +169,36 @@ def set_mode(mode, device):
     return (lambda: torch.autocast(device.type, dtype=dtype)), mode == "fp16"
 
 
+def time_training(step, args, device, target_iters):
+    """Runs step(i) for args.iters iterations, the first args.warmup being the warm-up.
+    Returns the measured time (warm-up included), the steady time per iteration after the
+    warm-up, and the time of target_iters iterations: the measured ones plus the rest at the
+    steady rate (VGG-CIFAR's 10 epochs, GRU-IMDB's 3)."""
+    iters, warm = args.iters, min(args.warmup, args.iters - 1)
+    clock = Clock(device)
+    clock.mark()
+    for i in range(iters):
+        if i == warm:
+            clock.mark()
+        loss = step(i)
+    clock.mark()
+    clock.finish()
+    cold = clock.seconds(0, 2)                     # all `iters` iterations, warm-up included
+    steady = clock.seconds(1, 2) / (iters - warm)  # seconds per iteration after the warm-up
+    total = cold + (target_iters - iters) * steady if iters < target_iters else cold
+    return {
+        "iters": iters,
+        "warmup": warm,
+        "measured_s": round(cold, 4),
+        "warmup_s": round(clock.seconds(0, 1), 4),
+        "steady_ms_per_iter": round(steady * 1e3, 4),
+        "target_iters": target_iters,
+        "extrapolated": iters < target_iters,
+        "total_s": round(total, 3),
+        "final_loss": float(loss.detach().float().cpu()),
+    }
+
+
 def run_vgg(args, device, autocast, use_scaler):
     torch.manual_seed(args.seed)
     model = VGGCifar().to(device).train()
@@ -198,32 +228,10 @@ def run_vgg(args, device, autocast, use_scaler):
             opt.step()
         return loss
 
-    iters, warm = args.iters, min(args.warmup, args.iters - 1)
-    clock = Clock(device)
-    clock.mark()
-    for i in range(iters):
-        if i == warm:
-            clock.mark()
-        loss = step()
-    clock.mark()
-    clock.finish()
-    cold = clock.seconds(0, 2)                       # all `iters` iterations, warm-up included
-    steady = clock.seconds(1, 2) / (iters - warm)    # seconds per iteration after the warm-up
-    total = cold + (VGG_EPOCH_ITERS - iters) * steady if iters < VGG_EPOCH_ITERS else cold
-    return {
-        "iters": iters,
-        "warmup": warm,
-        "batch": batch,
-        "measured_s": round(cold, 4),
-        "warmup_s": round(clock.seconds(0, 1), 4),
-        "steady_ms_per_iter": round(steady * 1e3, 4),
-        "images_per_s": round(batch / steady, 1),
-        "target_iters": VGG_EPOCH_ITERS,
-        "extrapolated": iters < VGG_EPOCH_ITERS,
-        # 10 epochs: the measured iterations (warm-up included) plus the rest at the steady rate
-        "total_s": round(total, 3),
-        "final_loss": float(loss.detach().float().cpu()),
-    }
+    result = time_training(lambda i: step(), args, device, VGG_EPOCH_ITERS)
+    result.update({"batch": batch,
+                   "images_per_s": round(batch / (result["steady_ms_per_iter"] / 1e3), 1)})
+    return result
 
 
 def run_resnet(args, device, autocast, _use_scaler):
@@ -324,30 +332,9 @@ def run_gru(args, device, autocast, use_scaler):
             opt.step()
         return loss
 
-    iters, warm = args.iters, min(args.warmup, args.iters - 1)
-    clock = Clock(device)
-    clock.mark()
-    for i in range(iters):
-        if i == warm:
-            clock.mark()
-        loss = step(i)
-    clock.mark()
-    clock.finish()
-    cold = clock.seconds(0, 2)
-    steady = clock.seconds(1, 2) / (iters - warm)
-    total = cold + (GRU_EPOCH_ITERS - iters) * steady if iters < GRU_EPOCH_ITERS else cold
-    return {
-        "iters": iters,
-        "warmup": warm,
-        "batch": batch,
-        "measured_s": round(cold, 4),
-        "warmup_s": round(clock.seconds(0, 1), 4),
-        "steady_ms_per_iter": round(steady * 1e3, 4),
-        "target_iters": GRU_EPOCH_ITERS,
-        "extrapolated": iters < GRU_EPOCH_ITERS,
-        "total_s": round(total, 3),
-        "final_loss": float(loss.detach().float().cpu()),
-    }
+    result = time_training(step, args, device, GRU_EPOCH_ITERS)
+    result["batch"] = batch
+    return result
 
 
 TASKS = {"vgg_cifar": run_vgg, "resnet50_features": run_resnet, "gru_imdb": run_gru}

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -161,6 +162,27 @@ void ExpectSameParams(const Net& a, const Net& b, const std::string& when) {
   }
 }
 
+// Trains both nets side by side for `iterations` steps (prepare(net, iteration) first, in
+// each), expecting equal losses, blobs, gradients and updated parameters after every step.
+void TrainSideBySide(const Twins& nets, int iterations,
+                     const std::function<void(Net*, int)>& prepare) {
+  for (int iter = 0; iter < iterations; ++iter) {
+    float losses[2];
+    int k = 0;
+    for (Net* net : {nets.graphed.get(), nets.eager.get()}) {
+      prepare(net, iter);
+      net->ClearParamDiffs();
+      losses[k++] = net->ForwardBackward();
+    }
+    const std::string when = "iteration " + std::to_string(iter);
+    EXPECT_NEAR(losses[0], losses[1], 1e-5f) << when;
+    ExpectSameBlobs(*nets.graphed, *nets.eager, when, true);
+    nets.graphed->Update();
+    nets.eager->Update();
+    ExpectSameParams(*nets.graphed, *nets.eager, when);
+  }
+}
+
 class GpuGraph : public gputest::GpuTest {
  protected:
   void SetUp() override {
@@ -229,22 +251,10 @@ TEST_F(GpuGraph, HostWrittenWeightsAndNewShapesAreSeen) {
 
 TEST_F(GpuGraph, TrainingStepsMatchLayerByLayer) {
   Twins nets(kTrainNet, Phase::TRAIN);
-  for (int iter = 0; iter < 6; ++iter) {
-    float losses[2];
-    int k = 0;
-    for (Net* net : {nets.graphed.get(), nets.eager.get()}) {
-      Context::reseed(3, static_cast<uint64_t>(iter));  // the same dropout masks in both
-      FillInputs(net, iter, 3);
-      net->ClearParamDiffs();
-      losses[k++] = net->ForwardBackward();
-    }
-    const std::string when = "iteration " + std::to_string(iter);
-    EXPECT_NEAR(losses[0], losses[1], 1e-5f) << when;
-    ExpectSameBlobs(*nets.graphed, *nets.eager, when, true);
-    nets.graphed->Update();
-    nets.eager->Update();
-    ExpectSameParams(*nets.graphed, *nets.eager, when);
-  }
+  TrainSideBySide(nets, 6, [](Net* net, int iter) {
+    Context::reseed(3, static_cast<uint64_t>(iter));  // the same dropout masks in both
+    FillInputs(net, iter, 3);
+  });
   const NetGraphs::Counts counts = CountsOf(*nets.graphed);
   // Forward: conv1 .. pool1 and ip1 .. ip2 (drop1 and the loss run between them).
   // Backward: loss .. ip1 and pool1 .. conv1 (drop1 between them).
@@ -288,25 +298,12 @@ layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "
 
 TEST_F(GpuGraph, RecurrentLayersReplayWithTheirCarriedState) {
   Twins nets(kRecurrentNet, Phase::TRAIN);
-  for (int iter = 0; iter < 7; ++iter) {
-    if (iter == 4)  // forget the carried states (on the host) in both nets
-      for (Net* net : {nets.graphed.get(), nets.eager.get()})
-        for (const char* name : {"gru", "lstm", "rnn"})
-          static_cast<RecurrentLayer*>(net->layer_by_name(name).get())->ResetState();
-    float losses[2];
-    int k = 0;
-    for (Net* net : {nets.graphed.get(), nets.eager.get()}) {
-      FillInputs(net, iter % 2, 3);  // the same inputs every other pass: only the state moves
-      net->ClearParamDiffs();
-      losses[k++] = net->ForwardBackward();
-    }
-    const std::string when = "iteration " + std::to_string(iter);
-    EXPECT_NEAR(losses[0], losses[1], 1e-5f) << when;
-    ExpectSameBlobs(*nets.graphed, *nets.eager, when, true);
-    nets.graphed->Update();
-    nets.eager->Update();
-    ExpectSameParams(*nets.graphed, *nets.eager, when);
-  }
+  TrainSideBySide(nets, 7, [](Net* net, int iter) {
+    if (iter == 4)  // forget the carried states (on the host)
+      for (const char* name : {"gru", "lstm", "rnn"})
+        static_cast<RecurrentLayer*>(net->layer_by_name(name).get())->ResetState();
+    FillInputs(net, iter % 2, 3);  // the same inputs every other pass: only the state moves
+  });
   const NetGraphs::Counts counts = CountsOf(*nets.graphed);
   EXPECT_EQ(counts.forward_segments, 1);
   // The Split that fans cont out, gru .. ip (the inputs, DummyData and the loss run eagerly).
@@ -342,20 +339,7 @@ TEST_F(GpuGraph, DataLayerBufferRingGetsAGraphPerBuffer) {
   )";
   Twins nets(text.c_str(), Phase::TRAIN);
   const int iterations = 20;
-  for (int iter = 0; iter < iterations; ++iter) {
-    float losses[2];
-    int k = 0;
-    for (Net* net : {nets.graphed.get(), nets.eager.get()}) {
-      net->ClearParamDiffs();
-      losses[k++] = net->ForwardBackward();
-    }
-    const std::string when = "iteration " + std::to_string(iter);
-    EXPECT_NEAR(losses[0], losses[1], 1e-5f) << when;
-    ExpectSameBlobs(*nets.graphed, *nets.eager, when, true);
-    nets.graphed->Update();
-    nets.eager->Update();
-    ExpectSameParams(*nets.graphed, *nets.eager, when);
-  }
+  TrainSideBySide(nets, iterations, [](Net*, int) {});
   const NetGraphs::Counts counts = CountsOf(*nets.graphed);
   EXPECT_EQ(counts.forward_segments, 1);   // conv .. ip
   EXPECT_EQ(counts.backward_segments, 1);  // loss .. conv
