@@ -6,11 +6,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <unordered_map>
 
 #include "crema.pb.h"
 #include "crema/db.hpp"
+#include "crema/io.hpp"
 
 namespace crema {
 namespace {
@@ -50,15 +50,6 @@ void CheckOptions(const ImdbOptions& options) {
                 "reviews need at least 1 word id; got --length " << options.length);
 }
 
-std::string ReadWholeFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  CREMA_REQUIRE(in, "cannot read review file '" << path.string() << "'");
-  std::ostringstream text;
-  text << in.rdbuf();
-  CREMA_REQUIRE(!in.bad(), "error while reading review file '" << path.string() << "'");
-  return text.str();
-}
-
 struct Review {
   std::vector<std::string> words;
   int label = 0;
@@ -82,7 +73,7 @@ std::vector<Review> ReadSplit(const fs::path& root, const std::string& split) {
     std::sort(files.begin(), files.end());
     for (const auto& file : files) {
       Review review;
-      review.words = ImdbTokens(ReadWholeFile(file));
+      review.words = ImdbTokens(ReadWholeFile(file.string(), "review"));
       review.label = polarity[0] == 'p' ? 1 : 0;
       reviews.push_back(std::move(review));
     }

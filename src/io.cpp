@@ -55,7 +55,8 @@ std::string TypeName(const google::protobuf::Message& proto) {
   return proto.GetDescriptor()->name();
 }
 
-// Reads a whole file into memory.
+}  // namespace
+
 std::string ReadWholeFile(const std::string& path, const std::string& what) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -77,6 +78,8 @@ std::string ReadWholeFile(const std::string& path, const std::string& what) {
   }
   return contents;
 }
+
+namespace {
 
 // Tab stops of the protobuf tokenizer (GCC counts display columns the same way).
 constexpr int kTabWidth = 8;

@@ -16,6 +16,9 @@ class Message;
 namespace crema {
 
 bool FileExists(const std::string& path);
+// The whole file's bytes. Throws crema::Error "Cannot open <what> file <path>: <reason>."
+// (or "Cannot read ...") otherwise.
+std::string ReadWholeFile(const std::string& path, const std::string& what);
 
 // Parses a text-format (prototxt) message. Parse errors are reported as
 // "path:line:column: message" (1-based), all of them in one paragraph. Field names the
