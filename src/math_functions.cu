@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 #include <curand_kernel.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "crema/common.hpp"
@@ -201,6 +202,52 @@ void gpu_copy_2d(size_t rows, size_t width, const float* x, size_t x_ld, float* 
       cudaMemcpy2DAsync(y, y_ld * sizeof(float), x, x_ld * sizeof(float), width * sizeof(float),
                         rows, cudaMemcpyDeviceToDevice, cuda_stream()),
       "gpu_copy_2d");
+}
+
+namespace {
+
+// Up to kCopiesPerLaunch copies, passed by value (40 bytes each, well under the 4 KiB of
+// kernel parameters); block row blockIdx.y does copy blockIdx.y.
+constexpr int kCopiesPerLaunch = 64;
+// A copy of this many floats or more is a launch's worth of work by itself.
+constexpr size_t kLargeCopy = size_t{1} << 16;
+struct CopyBatch {
+  GpuCopy2d copy[kCopiesPerLaunch];
+};
+
+__global__ void copy_2d_batch_kernel(int64_t rows, CopyBatch batch) {
+  const GpuCopy2d c = batch.copy[blockIdx.y];
+  const int64_t width = static_cast<int64_t>(c.width), n = rows * width;
+  CREMA_KERNEL_LOOP(e, n) {
+    const int64_t r = e / width, j = e % width;
+    c.y[r * static_cast<int64_t>(c.y_ld) + j] = c.x[r * static_cast<int64_t>(c.x_ld) + j];
+  }
+}
+
+}  // namespace
+
+void gpu_copy_2d_batch(size_t rows, const std::vector<GpuCopy2d>& copies) {
+  for (size_t first = 0; first < copies.size(); first += kCopiesPerLaunch) {
+    const size_t count = std::min<size_t>(kCopiesPerLaunch, copies.size() - first);
+    CopyBatch batch{};
+    size_t widest = 0;
+    int used = 0;
+    for (size_t k = first; k < first + count; ++k) {
+      if (copies[k].width == 0 || rows == 0) continue;
+      if (rows * copies[k].width >= kLargeCopy) {  // the copy engine's 2-D copy is as good
+        const GpuCopy2d& c = copies[k];
+        gpu_copy_2d(rows, c.width, c.x, c.x_ld, c.y, c.y_ld);
+        continue;
+      }
+      batch.copy[used++] = copies[k];
+      widest = std::max(widest, copies[k].width);
+    }
+    if (used == 0) continue;
+    const dim3 grid(cuda_blocks(static_cast<int64_t>(rows * widest)), used);
+    copy_2d_batch_kernel<<<grid, kCudaThreads, 0, ::crema::cuda_stream()>>>(
+        static_cast<int64_t>(rows), batch);
+    cuda_check_launch("gpu_copy_2d_batch");
+  }
 }
 
 void gpu_scale(int n, float alpha, const float* x, float* y) {

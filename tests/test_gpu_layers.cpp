@@ -343,6 +343,25 @@ TEST_F(GpuLayers, Slice) {
                    {Gaussian()}, {}, 2);
 }
 
+// gpu_copy_2d_batch: more pieces than one launch takes (64), and pieces over its
+// large-copy threshold (64 Ki floats) next to small ones.
+TEST_F(GpuLayers, SliceAndConcatWithManyPiecesAndLargeOnes) {
+  REQUIRE_GPU();
+  CompareCpuGpu("name: 's' type: 'Slice'", {{4, 150, 2}}, {Gaussian()},
+                CompareOptions{true, {}, 150});
+  CompareCpuGpu("name: 's' type: 'Slice' slice_param { slice_point: 1 slice_point: 2 }",
+                {{1, 4, 40000}}, {Gaussian()}, CompareOptions{true, {}, 3});
+  std::vector<std::vector<int>> steps(150, std::vector<int>{3, 1, 2});
+  steps[70] = {3, 30000, 2};  // one large piece among the small ones
+  CompareCpuGpu("name: 'c' type: 'Concat'", steps, std::vector<Fill>(150, Gaussian()));
+  // Only some bottoms want a gradient: the batch holds the others' copies back.
+  std::vector<bool> some(150);
+  for (size_t k = 0; k < some.size(); k += 3) some[k] = true;
+  CompareCpuGpu("name: 'c' type: 'Concat' concat_param { axis: 0 }",
+                std::vector<std::vector<int>>(150, {1, 5}), std::vector<Fill>(150, Gaussian()),
+                CompareOptions{true, some, 1});
+}
+
 TEST_F(GpuLayers, Eltwise) {
   REQUIRE_GPU();
   const std::vector<std::vector<int>> three = {kImage, kImage, kImage};

@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "crema/math_functions.hpp"
 
@@ -52,6 +53,17 @@ void gpu_set_int(size_t n, int value, int* y);
 void gpu_copy(size_t n, const float* x, float* y);  // no-op when x == y
 // rows x width floats from x (row pitch x_ld floats) to y (row pitch y_ld floats).
 void gpu_copy_2d(size_t rows, size_t width, const float* x, size_t x_ld, float* y, size_t y_ld);
+// Many such copies with the same number of rows: the small ones (under 64 Ki floats) in one
+// kernel launch per 64 copies rather than one copy each (Slice and Concat with many tops or
+// bottoms), the large ones each as gpu_copy_2d.
+struct GpuCopy2d {
+  const float* x;
+  size_t x_ld;
+  float* y;
+  size_t y_ld;
+  size_t width;
+};
+void gpu_copy_2d_batch(size_t rows, const std::vector<GpuCopy2d>& copies);
 void gpu_scale(int n, float alpha, const float* x, float* y);  // y = a x
 void gpu_add_scalar(int n, float alpha, float* y);             // y += a
 float gpu_sumsq(int n, const float* x);                        // sum x^2
