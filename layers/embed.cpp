@@ -1,6 +1,7 @@
 #include "layers/embed.hpp"
 
 #include <algorithm>
+#include <string>
 
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
@@ -27,6 +28,7 @@ void EmbedLayer::LayerSetUp(const BlobVec& bottom, const BlobVec& top) {
 
 void EmbedLayer::Reshape(const BlobVec& bottom, const BlobVec& top) {
   M_ = bottom[0]->count();
+  ids_shape_ = bottom[0]->shape();
   std::vector<int> shape = bottom[0]->shape();
   shape.push_back(num_output_);
   top[0]->Reshape(shape);
@@ -36,16 +38,24 @@ double EmbedLayer::ForwardFlops(const BlobVec& bottom, const BlobVec& top) const
   return bias_term_ ? static_cast<double>(M_) * num_output_ : 0.0;
 }
 
+void EmbedLayer::ThrowBadId(int64_t position, float value, bool earlier_batch) const {
+  const bool in_range = value >= 0.f && value < static_cast<float>(input_dim_);
+  const std::string where = "(at position " + std::to_string(position) + " of the bottom " +
+                            shape_string(ids_shape_) +
+                            (earlier_batch ? ", in an earlier batch)" : ")");
+  if (!in_range)
+    LAYER_THROW("index " << value << " " << where << " is out of range [0, " << input_dim_
+                         << ") (input_dim " << input_dim_ << ")");
+  LAYER_THROW("index " << value << " " << where << " is not an integer");
+}
+
 void EmbedLayer::CheckIds(const Blob& ids) const {
   const float* x = ids.cpu_data();
   for (int m = 0; m < M_; ++m) {
     const float v = x[m];
-    LAYER_REQUIRE(v >= 0.f && v < static_cast<float>(input_dim_),
-                  "index " << v << " (at position " << m << " of the bottom " << ids.shape_string()
-                           << ") is out of range [0, " << input_dim_ << ") (input_dim "
-                           << input_dim_ << ")");
-    LAYER_REQUIRE(v == static_cast<float>(static_cast<int>(v)),
-                  "index " << v << " (at position " << m << ") is not an integer");
+    const bool valid = v >= 0.f && v < static_cast<float>(input_dim_) &&
+                       v == static_cast<float>(static_cast<int>(v));
+    if (!valid) ThrowBadId(m, v, /*earlier_batch=*/false);
   }
 }
 

@@ -100,21 +100,6 @@ constexpr int kFinishThreads = 256;
 
 }  // namespace
 
-// Page-locked copy of a summary and the event that marks its arrival.
-struct SoftmaxWithLossLayer::PendingLabelCheck {
-  float* host = nullptr;
-  cudaEvent_t arrived = nullptr;
-  bool pending = false;
-  PendingLabelCheck() {
-    host = static_cast<float*>(CudaHostMalloc(4 * sizeof(float)));
-    cudaEventCreateWithFlags(&arrived, cudaEventDisableTiming);
-  }
-  ~PendingLabelCheck() {
-    if (arrived) cudaEventDestroy(arrived);
-    CudaHostFree(host);
-  }
-};
-
 void SoftmaxWithLossLayer::ThrowIfBadLabel(const float* summary, bool earlier_batch) const {
   if (summary[1] == 0.f) return;
   LAYER_THROW("label " << static_cast<int>(summary[3]) << " (at index "
@@ -124,13 +109,9 @@ void SoftmaxWithLossLayer::ThrowIfBadLabel(const float* summary, bool earlier_ba
 }
 
 void SoftmaxWithLossLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top) {
-  if (!pending_check_) pending_check_ = std::make_shared<PendingLabelCheck>();
-  PendingLabelCheck& check = *pending_check_;
-  if (check.pending) {  // the previous forward's labels
-    cudaEventSynchronize(check.arrived);
-    check.pending = false;
-    ThrowIfBadLabel(check.host, /*earlier_batch=*/true);
-  }
+  if (!pending_check_) pending_check_ = std::make_shared<DeferredDeviceReport>(4 * sizeof(float));
+  if (const void* earlier = pending_check_->Collect())  // the previous forward's labels
+    ThrowIfBadLabel(static_cast<const float*>(earlier), /*earlier_batch=*/true);
   SoftmaxForwardGpu(outer_, channels_, inner_, bottom[0]->gpu_data(), prob_.mutable_gpu_data());
   const int positions = outer_ * inner_;
   gpu_loss_.Reshape({3 * std::max(positions, 1)});
@@ -149,9 +130,7 @@ void SoftmaxWithLossLayer::Forward_gpu(const BlobVec& bottom, const BlobVec& top
     ThrowIfBadLabel(gpu_summary_.cpu_data(), /*earlier_batch=*/false);
     return;
   }
-  CudaCopyDeviceToHostAsync(check.host, summary, 4 * sizeof(float), nullptr);
-  cudaEventRecord(check.arrived, cuda_stream());
-  check.pending = true;
+  pending_check_->Queue(summary);
 }
 
 void SoftmaxWithLossLayer::Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,

@@ -20,6 +20,8 @@
 
 namespace crema {
 
+class DeferredDeviceReport;  // src/cuda_util.hpp (CUDA builds)
+
 class SoftmaxWithLossLayer : public LossLayer {
  public:
   enum class Normalization { FULL = 0, VALID = 1, BATCH_SIZE = 2, NONE = 3 };
@@ -69,8 +71,7 @@ class SoftmaxWithLossLayer : public LossLayer {
   Blob gpu_summary_;
   // The label check of an iteration whose loss nobody reads: copied to the host
   // asynchronously and examined at the next Forward (softmax_loss.cu).
-  struct PendingLabelCheck;
-  std::shared_ptr<PendingLabelCheck> pending_check_;
+  std::shared_ptr<DeferredDeviceReport> pending_check_;
   void ThrowIfBadLabel(const float* summary, bool earlier_batch) const;
 #endif  // CREMA_WITH_CUDA
 };

@@ -79,6 +79,21 @@ void CudaSetDevice(int device) {
   check_cuda(cudaSetDevice(device), "cudaSetDevice");
 }
 
+int CudaMultiprocessorCount() {
+  int value = 0;
+  check_cuda(cudaDeviceGetAttribute(&value, cudaDevAttrMultiProcessorCount, CudaCurrentDevice()),
+             "cudaDeviceGetAttribute (multiprocessors)");
+  return value;
+}
+
+size_t CudaMaxSharedBytesPerBlockOptin() {
+  int value = 0;
+  check_cuda(
+      cudaDeviceGetAttribute(&value, cudaDevAttrMaxSharedMemoryPerBlockOptin, CudaCurrentDevice()),
+      "cudaDeviceGetAttribute (shared memory per block)");
+  return static_cast<size_t>(value);
+}
+
 int CudaDeviceCount() {
   int count = 0;
   if (cudaGetDeviceCount(&count) != cudaSuccess) return 0;
@@ -116,6 +131,10 @@ void CudaMemsetZero(void* ptr, size_t bytes) {
   check_cuda(cudaMemsetAsync(ptr, 0, bytes, cuda_stream()), "cudaMemsetAsync");
 }
 
+void CudaMemsetAsync(void* ptr, int byte_value, size_t bytes) {
+  check_cuda(cudaMemsetAsync(ptr, byte_value, bytes, cuda_stream()), "cudaMemsetAsync");
+}
+
 void CudaCopyHostToDevice(void* dst, const void* src, size_t bytes) {
   check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, cuda_stream()),
              "cudaMemcpyAsync H2D");
@@ -143,6 +162,37 @@ void CudaCopyDeviceToHostAsync(void* dst, const void* src, size_t bytes, void* s
   check_cuda(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost,
                              stream ? static_cast<cudaStream_t>(stream) : cuda_stream()),
              "cudaMemcpyAsync (device to host)");
+}
+
+bool CudaStreamCapturing() {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  check_cuda(cudaStreamIsCapturing(cuda_stream(), &status), "cudaStreamIsCapturing");
+  return status != cudaStreamCaptureStatusNone;
+}
+
+DeferredDeviceReport::DeferredDeviceReport(size_t bytes) : bytes_(bytes) {
+  host_ = CudaHostMalloc(bytes);
+  cudaEvent_t event = nullptr;
+  check_cuda(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), "cudaEventCreate");
+  arrived_ = event;
+}
+
+DeferredDeviceReport::~DeferredDeviceReport() {
+  if (arrived_) cudaEventDestroy(static_cast<cudaEvent_t>(arrived_));
+  CudaHostFree(host_);
+}
+
+void DeferredDeviceReport::Queue(const void* device_bytes) {
+  CudaCopyDeviceToHostAsync(host_, device_bytes, bytes_, nullptr);
+  check_cuda(cudaEventRecord(static_cast<cudaEvent_t>(arrived_), cuda_stream()), "cudaEventRecord");
+  pending_ = true;
+}
+
+const void* DeferredDeviceReport::Collect() {
+  if (!pending_) return nullptr;
+  pending_ = false;
+  check_cuda(cudaEventSynchronize(static_cast<cudaEvent_t>(arrived_)), "cudaEventSynchronize");
+  return host_;
 }
 
 void CudaStreamSynchronize() {

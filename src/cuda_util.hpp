@@ -12,11 +12,15 @@ namespace crema {
 int CudaCurrentDevice();
 void CudaSetDevice(int device);
 int CudaDeviceCount();
+// Of the current device: multiprocessors, and the shared memory a block may opt into.
+int CudaMultiprocessorCount();
+size_t CudaMaxSharedBytesPerBlockOptin();
 void* CudaHostMalloc(size_t bytes);  // page-locked
 void CudaHostFree(void* ptr);
 void* CudaDeviceMalloc(size_t bytes);
 void CudaDeviceFree(void* ptr, int device);
 void CudaMemsetZero(void* ptr, size_t bytes);
+void CudaMemsetAsync(void* ptr, int byte_value, size_t bytes);  // on crema's stream
 void CudaCopyHostToDevice(void* dst, const void* src, size_t bytes);
 void CudaCopyDeviceToHost(void* dst, const void* src, size_t bytes);
 void CudaCopyDeviceToDevice(void* dst, const void* src, size_t bytes);
@@ -26,6 +30,8 @@ void CudaCopyDeviceToHostAsync(void* dst, const void* src, size_t bytes, void* s
 // Waits for the work the calling thread queued on crema's stream of the current device (so
 // that another thread, with a stream of its own, may use what it wrote).
 void CudaStreamSynchronize();
+// Whether crema's stream of the calling thread is being captured into a CUDA graph.
+bool CudaStreamCapturing();
 
 // The shortest of `repeats` timings (ms, CUDA events on crema's stream) of the GPU
 // work `work` queues there, after one untimed run. Synchronises the device.
@@ -36,6 +42,26 @@ float CudaTimeMs(const std::function<void()>& work, int repeats);
 // memory (src/net_graph.cpp).
 uint64_t CudaSharedScratchGeneration();
 void CudaSharedScratchReallocated();
+
+// A few bytes that device code writes about its inputs (a bad label, a bad id), examined on
+// the host without stalling the GPU: Queue copies them to page-locked memory behind the work
+// already queued on crema's stream and records their arrival; Collect, a pass later, waits
+// for that arrival (normally long past) and returns the copy, or null when nothing is queued.
+class DeferredDeviceReport {
+ public:
+  explicit DeferredDeviceReport(size_t bytes);
+  ~DeferredDeviceReport();
+  DeferredDeviceReport(const DeferredDeviceReport&) = delete;
+  DeferredDeviceReport& operator=(const DeferredDeviceReport&) = delete;
+  void Queue(const void* device_bytes);
+  const void* Collect();
+
+ private:
+  size_t bytes_;
+  void* host_ = nullptr;     // page-locked
+  void* arrived_ = nullptr;  // cudaEvent_t
+  bool pending_ = false;
+};
 
 // The calling thread's cuBLAS handle (a cublasHandle_t), created on first use; shared with
 // the GPU math in src/math_functions.cu.

@@ -286,6 +286,10 @@ void NetGraphs::RunSegment(Segment* segment, bool forward) {
       if (blob->data()) blob->data()->mark_device_newer();
     for (Blob* blob : segment->written_diff)
       if (blob->diff()) blob->diff()->mark_device_newer();
+    // Backward segments run from first down to last.
+    const int lo = std::min(segment->first, segment->last);
+    const int hi = std::max(segment->first, segment->last);
+    for (int i = lo; i <= hi; ++i) net_->layers()[i]->GraphLaunched(forward);
     return;
   }
   eager();

@@ -35,8 +35,8 @@
 // and get a graph for each from the second round on.
 // After a launch the blobs the segment writes (forward: tops, parameters, whose running
 // statistics a BatchNorm updates, and state blobs; backward: bottom and parameter gradients)
-// are marked newer
-// on the device, as the layers' own accessors would have marked them.
+// are marked newer on the device, as the layers' own accessors would have marked them, and
+// each layer of the segment gets Layer::GraphLaunched (its host-side follow-up).
 //
 // A capture that fails (a layer waited for the device or allocated memory after all) is
 // logged once with the CUDA error, and that segment runs eagerly from then on. Graphs are

@@ -352,6 +352,56 @@ TEST_F(GpuGraph, DataLayerBufferRingGetsAGraphPerBuffer) {
   EXPECT_GE(counts.launches, iterations);
 }
 
+// Embed checks its ids on the device, so it is captured with the layers after it; a bad
+// id in a replayed pass is still reported (Layer::GraphLaunched): at the next pass when the
+// loss is not read back, at once when it is.
+TEST_F(GpuGraph, EmbedIsCapturedAndStillReportsBadIds) {
+  const char* text = R"(
+    name: "embed_graph"
+    layer { name: "ids" type: "Input" top: "ids" input_param { shape { dim: 4 dim: 3 } } }
+    layer { name: "label" type: "Input" top: "label" input_param { shape { dim: 4 } } }
+    layer { name: "embed" type: "Embed" bottom: "ids" top: "embed"
+            embed_param { input_dim: 11 num_output: 5 weight_filler { type: "gaussian" }
+                          bias_filler { type: "gaussian" } } }
+    layer { name: "ip" type: "InnerProduct" bottom: "embed" top: "ip"
+            inner_product_param { num_output: 3 weight_filler { type: "xavier" } } }
+    layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+  )";
+  auto fill = [](Net* net, int pass, int bad_position) {
+    Blob* ids = net->blob_by_name("ids").get();
+    for (int i = 0; i < ids->count(); ++i)
+      ids->mutable_cpu_data()[i] = static_cast<float>((i * 7 + pass) % 11);
+    if (bad_position >= 0) ids->mutable_cpu_data()[bad_position] = 11;
+    Blob* label = net->blob_by_name("label").get();
+    for (int i = 0; i < label->count(); ++i) label->mutable_cpu_data()[i] = (i + pass) % 3;
+  };
+  Twins nets(text, Phase::TRAIN);
+  TrainSideBySide(nets, 5, [&](Net* net, int iter) { fill(net, iter, -1); });
+  NetGraphs::Counts counts = CountsOf(*nets.graphed);
+  EXPECT_EQ(counts.forward_layers, 2);   // embed, ip
+  EXPECT_EQ(counts.backward_layers, 3);  // loss, ip, embed
+  EXPECT_EQ(counts.failures, 0);
+  EXPECT_EQ(counts.launches, 2 * 4);  // passes 2 to 5, forward and backward
+
+  Net* net = nets.graphed.get();
+  const std::string earlier =
+      "index 11 (at position 7 of the bottom 4 3 (12), in an earlier batch) is out of range "
+      "[0, 11)";
+  Context::set_loss_readback(false);
+  fill(net, 5, 7);
+  net->ForwardBackward();  // replayed; nothing waits for the ids
+  EXPECT_EQ(CountsOf(*net).launches, counts.launches + 2);
+  fill(net, 6, -1);
+  EXPECT_ERROR_WITH(net->Forward(), earlier);
+  Context::set_loss_readback(true);
+  fill(net, 7, 7);
+  counts = CountsOf(*net);
+  EXPECT_ERROR_WITH(net->Forward(), "(at position 7 of the bottom 4 3 (12)) is out");
+  EXPECT_EQ(CountsOf(*net).launches, counts.launches + 1);
+  fill(net, 8, -1);
+  EXPECT_NO_THROW(net->Forward());
+}
+
 TEST_F(GpuGraph, FailedCaptureIsReportedAndRunsEagerly) {
   const char* text = R"(
     name: "peek"

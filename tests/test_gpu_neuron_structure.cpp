@@ -641,6 +641,47 @@ TEST_F(GpuLayers, EmbedParameterGradients) {
   Context::set_mode(Mode::CPU);
 }
 
+// The ids are checked on the device. Without loss readback (training iterations whose loss
+// nobody reads) the first bad id is reported by the next Forward, naming the earlier batch;
+// its row is 0 meanwhile, the good rows are right, and the backward skips it.
+TEST_F(GpuLayers, EmbedBadIdReportedAtNextForwardWithoutReadback) {
+  REQUIRE_GPU();
+  std::shared_ptr<Layer> layer = MakeLayer(
+      "name: 'e' type: 'Embed' embed_param { input_dim: 5 num_output: 3 bias_term: false "
+      "weight_filler { type: 'gaussian' } }");
+  Blob ids({2, 3}), y;
+  const float id_values[] = {4, 1, 0, 2.5f, 9, 3};  // position 3 is the first bad one
+  for (int m = 0; m < 6; ++m) ids.mutable_cpu_data()[m] = id_values[m];
+  layer->SetUp({&ids}, {&y});
+  Context::set_mode(Mode::GPU);
+  Context::set_loss_readback(false);
+  layer->Forward({&ids}, {&y});  // nothing read back: no error yet
+  const float* W = layer->blobs()[0]->cpu_data();
+  for (int m : {0, 1, 2, 5})
+    for (int j = 0; j < 3; ++j)
+      EXPECT_EQ(y.cpu_data()[m * 3 + j], W[static_cast<int>(id_values[m]) * 3 + j]) << m;
+  for (int m : {3, 4})
+    for (int j = 0; j < 3; ++j) EXPECT_EQ(y.cpu_data()[m * 3 + j], 0.f) << m;
+  cpu_set(y.count(), 1.f, y.mutable_cpu_diff());
+  cpu_set(layer->blobs()[0]->count(), 0.f, layer->blobs()[0]->mutable_cpu_diff());
+  layer->Backward({&y}, {false}, {&ids});
+  const float* dW = layer->blobs()[0]->cpu_diff();
+  const float expected_rows[] = {1, 1, 0, 1, 1};  // ids 0, 1, 3, 4 once; 2.5 and 9 skipped
+  for (int k = 0; k < 5; ++k) EXPECT_EQ(dW[k * 3], expected_rows[k]) << k;
+  ids.mutable_cpu_data()[3] = 1;  // this batch is fine; the earlier one was not
+  ids.mutable_cpu_data()[4] = 1;
+  ExpectErrorContaining([&] { layer->Forward({&ids}, {&y}); },
+                        "index 2.5 (at position 3 of the bottom 2 3 (6), in an earlier batch) is "
+                        "not an integer");
+  // With readback the check is immediate; a NaN id is out of range.
+  Context::set_loss_readback(true);
+  EXPECT_NO_THROW(layer->Forward({&ids}, {&y}));
+  ids.mutable_cpu_data()[5] = std::nanf("");
+  ExpectErrorContaining([&] { layer->Forward({&ids}, {&y}); },
+                        "(at position 5 of the bottom 2 3 (6)) is out of range [0, 5)");
+  Context::set_mode(Mode::CPU);
+}
+
 // ---------------------------------------------------------------------------------------
 // Reduction
 // ---------------------------------------------------------------------------------------

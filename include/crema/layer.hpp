@@ -94,6 +94,11 @@ class Layer {
   // copies a newer host copy to the device before it runs, signs their device buffers, and
   // marks them newer on the device after a launch.
   virtual std::vector<Blob*> GraphStateBlobs() { return {}; }
+  // Called right after a graph segment launched a graph that holds this layer's forward
+  // (backward) work: the host-side follow-up that Forward_gpu (Backward_gpu) does after
+  // queueing its work when run eagerly, and that a replay skips (Embed examines the ids its
+  // kernel checked on the device). Forward_gpu leaves it out while the stream is capturing.
+  virtual void GraphLaunched(bool forward) {}
   // The net's mixed-precision state (set by Net before SetUp; FP32 when never set). Only
   // Convolution and InnerProduct (TF32, FP16, BF16) and Deconvolution (TF32) act on it.
   void set_mixed_precision(std::shared_ptr<MixedPrecision> mixed) { mixed_ = std::move(mixed); }

@@ -80,6 +80,14 @@ struct LaunchConfig {
 void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config,
              std::function<void()> thread_body, std::function<void()> replay_check);
 
+// The running block's dynamic shared memory (the launch's third configuration value);
+// translate.py turns `extern __shared__ T name[];` into `T* name = DynamicShared<T>();`.
+void* DynamicSharedBytes();
+template <typename T>
+T* DynamicShared() {
+  return static_cast<T*>(DynamicSharedBytes());
+}
+
 // Aborts naming the kernel and argument when a pointer argument is not device memory.
 void CheckKernelPointer(const char* name, int index, const void* p);
 
@@ -258,6 +266,11 @@ inline int __float_as_int(float x) {
   int i;
   std::memcpy(&i, &x, sizeof i);
   return i;
+}
+inline unsigned int __float_as_uint(float x) {
+  unsigned int u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
 }
 using std::max;
 using std::min;
