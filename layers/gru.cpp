@@ -1,18 +1,11 @@
 #include "layers/gru.hpp"
 
-#include <cmath>
-
 #include "crema.pb.h"
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
+#include "src/fast_math.hpp"
 
 namespace crema {
-
-namespace {
-inline float Sigmoid(float x) {
-  return 1.f / (1.f + std::exp(-x));
-}
-}  // namespace
 
 void GRULayer::SetUpParams() {
   const int G = 3 * H_;
@@ -72,10 +65,13 @@ void GRULayer::Forward_cpu(const BlobVec& bottom, const BlobVec& top) {
         const float* b = gh_t + n * G;
         const float* hp = hc_t + n * H;
         float* out = h_t + n * H;
+        // Vectorised gate math (src/fast_math.hpp; this file is built with
+        // -fno-trapping-math so the clamps and selects there become vector min/max/blend).
+#pragma omp simd
         for (int d = 0; d < H; ++d) {
-          const float r = Sigmoid(a[d] + b[d]);
-          const float z = Sigmoid(a[H + d] + b[H + d]);
-          const float nn = std::tanh(a[2 * H + d] + r * b[2 * H + d]);
+          const float r = fast::Sigmoid(a[d] + b[d]);
+          const float z = fast::Sigmoid(a[H + d] + b[H + d]);
+          const float nn = fast::Tanh(a[2 * H + d] + r * b[2 * H + d]);
           a[d] = r;
           a[H + d] = z;
           a[2 * H + d] = nn;
@@ -124,6 +120,7 @@ void GRULayer::Backward_cpu(const BlobVec& top, const std::vector<bool>& propaga
         float* dx = dgx_t + n * G;
         float* dhh = dgh_t + n * G;
         const int64_t o = n * H;
+#pragma omp simd
         for (int d = 0; d < H; ++d) {
           const float r = a[d], z = a[H + d], nn = a[2 * H + d];
           const float dht = dtop_t[o + d] + dh[o + d];

@@ -22,6 +22,8 @@
 //   2: b_ih [3H]     = PyTorch bias_ih_l0        3: b_hh [3H]    = bias_hh_l0
 //   [4: W_ih_static [3H, D_s], only with x_static]
 // Weights use weight_filler, biases bias_filler.
+// The CPU code takes sigma and tanh from src/fast_math.hpp (vectorised, within 2 ulp of
+// libm's), so its results may differ from a libm-based GRU in the last bits.
 #pragma once
 
 #include <vector>
@@ -65,6 +67,16 @@ class GRULayer : public RecurrentLayer {
   void Forward_gpu(const BlobVec& bottom, const BlobVec& top) override;
   void Backward_gpu(const BlobVec& top, const std::vector<bool>& propagate_down,
                     const BlobVec& bottom) override;
+
+ private:
+  // Whether this pass runs the whole sequence in one kernel per direction (gru.cu).
+  bool UseSequenceKernels() const;
+  // The backward recurrence as per-step product + kernel launches.
+  void BackwardSteps_gpu(const float* act, const float* gh, const float* hc, const float* dtop,
+                         const float* cont, const float* w_hh, float* dgx, float* dgh, float* dh);
+  // After the recurrence: dW_hh, db_hh and the x-side gradients.
+  void ParamAndInputGradients_gpu(const BlobVec& bottom, const std::vector<bool>& propagate_down,
+                                  const float* dgx, const float* dgh, const float* hc);
 #endif  // CREMA_WITH_CUDA
 };
 

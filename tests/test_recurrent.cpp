@@ -7,9 +7,11 @@
 #include <google/protobuf/text_format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "crema/layer_registry.hpp"
 #include "crema/math_functions.hpp"
 #include "layers/recurrent.hpp"
+#include "src/fast_math.hpp"
 #include "tests/gradient_checker.hpp"
 #include "tests/test_util.hpp"
 
@@ -276,6 +279,56 @@ TEST(GRULayer, ForwardMatchesReference) {
     if (!exposed) expected.resize(3 * 2 * 3);
     ExpectMatches(expected, tops, "variant " + std::to_string(variant));
   }
+}
+
+// A width (37) where the vectorised gate loop has full vectors and a remainder.
+TEST(GRULayer, WideForwardMatchesReference) {
+  auto gru = Make("GRU", std::string("num_output: 37 ") + kFillers);
+  Inputs in(3, 2, 4, 37, kCont);
+  Blob h;
+  BlobVec tops = {&h};
+  BlobVec bottoms = in.Bottoms(0);
+  gru->SetUp(bottoms, tops);
+  gru->Forward(bottoms, tops);
+  std::vector<double> expected = ReferenceGRU(*gru, in, false);
+  expected.resize(3 * 2 * 37);  // h only (the reference appends h_T)
+  ExpectMatches(expected, tops, "H = 37");
+}
+
+// src/fast_math.hpp against libm in double precision, densely over the range that matters,
+// and at the edges: within 2 ulp relative (sigmoid: where it is a normal float; tanh: also
+// near 0, where the polynomial branch applies), NaN in gives NaN out, saturation at +-inf.
+TEST(FastMath, ExpSigmoidTanhWithinTwoUlpOfLibm) {
+  const double two_ulp = 2.0 * std::ldexp(1.0, -23);
+  double worst_exp = 0, worst_sigmoid = 0, worst_tanh = 0;
+  auto relative = [](double got, double want) { return std::fabs(got - want) / std::fabs(want); };
+  for (double v = -90; v <= 90; v += 7.3e-4) {
+    const float x = static_cast<float>(v);
+    if (x > -87.f && x < 88.f)
+      worst_exp = std::max(worst_exp, relative(fast::Exp(x), std::exp(static_cast<double>(x))));
+    const double s = 1.0 / (1.0 + std::exp(-static_cast<double>(x)));
+    if (s > 1e-37) worst_sigmoid = std::max(worst_sigmoid, relative(fast::Sigmoid(x), s));
+    const double t = std::tanh(static_cast<double>(x));
+    if (t != 0) worst_tanh = std::max(worst_tanh, relative(fast::Tanh(x), t));
+  }
+  for (double v = -1e-3; v <= 1e-3; v += 3.1e-7) {
+    const float x = static_cast<float>(v);
+    if (x != 0)
+      worst_tanh = std::max(worst_tanh, relative(fast::Tanh(x), std::tanh(static_cast<double>(x))));
+  }
+  EXPECT_LT(worst_exp, two_ulp);
+  EXPECT_LT(worst_sigmoid, two_ulp);
+  EXPECT_LT(worst_tanh, two_ulp);
+  const float nan = std::nanf("");
+  EXPECT_TRUE(std::isnan(fast::Exp(nan)));
+  EXPECT_TRUE(std::isnan(fast::Sigmoid(nan)));
+  EXPECT_TRUE(std::isnan(fast::Tanh(nan)));
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(fast::Tanh(inf), 1.f);
+  EXPECT_EQ(fast::Tanh(-inf), -1.f);
+  EXPECT_EQ(fast::Sigmoid(inf), 1.f);
+  EXPECT_LT(fast::Sigmoid(-inf), 1e-37f);
+  EXPECT_EQ(fast::Tanh(0.f), 0.f);
 }
 
 // Hand-set weights; the expected values were computed independently (plain Python, double
