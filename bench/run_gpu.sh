@@ -43,7 +43,10 @@
 # ResNet-50 once more with CREMA_ACTIVATION_COPIES=0, every 16-bit convolution rounding its
 # own input, reported as the time with copies over the time without), GRU_MODES (fp32:
 # crema's GRU runs its products in fp32 whatever the net's precision), GRU_ITERS (1172),
-# TORCH_GRU_WARMUP (20). NO_GRAPH_MODES runs the GRU too where GRU_MODES has the mode.
+# TORCH_GRU_WARMUP (20), GRU_STEP_MODES (fp32: the GRU once more with CREMA_GRU_KERNEL=step,
+# a cuBLAS product and a kernel per time step in place of the one-launch sequence kernels,
+# reported as sequence time over step time; only modes in GRU_MODES). NO_GRAPH_MODES runs
+# the GRU too where GRU_MODES has the mode.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start_s=$(date +%s)
@@ -61,6 +64,7 @@ MODES=${MODES:-fp32 tf32 fp16 bf16}
 NO_GRAPH_MODES=${NO_GRAPH_MODES-fp32}
 LEGACY_MODES=${LEGACY_MODES-fp32 fp16}
 COPY_MODES=${COPY_MODES-fp16}
+GRU_STEP_MODES=${GRU_STEP_MODES-fp32}
 ITERS=${ITERS:-2000}
 GRU_MODES=${GRU_MODES-fp32}
 GRU_ITERS=${GRU_ITERS:-1172}
@@ -275,6 +279,9 @@ for m in $COPY_MODES; do  # ResNet-50 again without 16-bit activation copies: wh
   math_of "$m" >/dev/null || exit 2
   crema_resnet "$m" _nocopies CREMA_ACTIVATION_COPIES=0
 done
+for m in $GRU_STEP_MODES; do  # the GRU again with per-step kernels: what one launch brings
+  [[ " $GRU_MODES " == *" $m "* ]] && crema_gru "$m" _steps CREMA_GRU_KERNEL=step
+done
 if [[ $dry_run == 1 ]]; then
   trap - EXIT
   echo "# dry run: nothing ran; the generated nets and solvers are kept in $work"
@@ -285,7 +292,7 @@ fi
 git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo "no commit")
 git_dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo " (+ local changes)" || true)
 elapsed=$(($(date +%s) - start_s))
-export GRU_MODES GRU_ITERS GRU_TARGET MODES NO_GRAPH_MODES LEGACY_MODES COPY_MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
+export GRU_MODES GRU_ITERS GRU_TARGET GRU_STEP_MODES MODES NO_GRAPH_MODES LEGACY_MODES COPY_MODES ITERS VGG_TARGET RESNET_IMAGES RESNET_BATCH RESNET_ITERS display ALGOS
 python3 - "$work" >"$work/report.md" <<'EOF'
 import json, os, re, sys
 work = sys.argv[1]
@@ -475,6 +482,14 @@ for m in env.get("COPY_MODES", "").split():
     details.append(f"- crema {m} ResNet-50 without 16-bit activation copies "
                    f"(CREMA_ACTIVATION_COPIES=0): {fmt(without)} s (with / without: "
                    f"{ratio(with_copies, without)})")
+
+for m in env.get("GRU_STEP_MODES", "").split():
+    if m not in env.get("GRU_MODES", "").split():
+        continue
+    sequence, _ = crema_gru(m)
+    steps, _ = crema_gru(m, "_steps")
+    details.append(f"- crema {m} GRU-IMDB with per-step kernels (CREMA_GRU_KERNEL=step): "
+                   f"{fmt(steps)} s (sequence kernels / step kernels: {ratio(sequence, steps)})")
 
 print("Details (crema's VGG time is `crema train`'s, its first iterations included; "
       "PyTorch's likewise includes its warm-up):")

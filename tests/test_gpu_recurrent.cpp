@@ -10,6 +10,7 @@
 // when the mode changes between Forwards and after ResetState. Parameter gradients
 // accumulate and bottom gradients are overwritten exactly as on the CPU: both runs start
 // Backward from the same nonzero diffs.
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -315,7 +316,41 @@ TEST_F(GpuLayers, RecurrentLSTMMatchesCpu) {
 
 TEST_F(GpuLayers, RecurrentGRUMatchesCpu) {
   REQUIRE_GPU();
-  CompareAllCases("GRU");
+  CompareAllCases("GRU");  // these shapes take the sequence kernels
+}
+
+// Sets CREMA_GRU_KERNEL (gru.cu) while in scope.
+class ScopedGruKernel {
+ public:
+  explicit ScopedGruKernel(const char* kernel) { setenv("CREMA_GRU_KERNEL", kernel, 1); }
+  ~ScopedGruKernel() { unsetenv("CREMA_GRU_KERNEL"); }
+};
+
+// The GRU's two GPU recurrences: per-step products and kernels, and the sequence kernels,
+// the latter also with weights over the default 48 KiB of shared memory (H = 70:
+// 3 * 70 * 70 floats, which needs the opt-in).
+TEST_F(GpuLayers, RecurrentGRUStepAndSequenceKernelsMatchCpu) {
+  REQUIRE_GPU();
+  {
+    SCOPED_TRACE("step kernels");
+    ScopedGruKernel step("step");
+    CompareAllCases("GRU");
+    CheckGradientsGpu("GRU", true, true);
+  }
+  for (const char* kernel : {"sequence", "step"}) {
+    SCOPED_TRACE(std::string("H = 70, ") + kernel);
+    ScopedGruKernel forced(kernel);
+    Case wide;
+    wide.type = "GRU";
+    wide.T = 4;
+    wide.N = 2;
+    wide.H = 70;
+    wide.cont = {0, 0, 1, 1, 0, 1, 1, 1};
+    CompareSequence(wide.Run());
+    wide.exposed = true;
+    wide.cont = {1, 0, 1, 1, 0, 1, 1, 1};
+    CompareSequence(wide.Run());
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -244,6 +244,9 @@ struct GridRun {
   std::vector<Fiber> fibers;
   uint64_t warp_slots[kMaxBlockThreads / 32][32];
   bool synced = false;  // some thread met a barrier in this launch
+  // The launch's dynamic shared memory (extern __shared__), refilled with 0xff bytes for
+  // every block: a kernel that reads what it did not write there sees NaNs, not zeros.
+  std::vector<unsigned char> dynamic_shared;
 };
 
 thread_local GridRun* running = nullptr;
@@ -411,11 +414,18 @@ const bool always_fibers = [] {
 
 thread_local cudaError_t last_error = cudaSuccess;
 
+// Shared memory per block: 48 KiB by default; up to the opt-in limit of an H100 (227 KiB)
+// after cudaFuncSetAttribute(cudaFuncAttributeMaxDynamicSharedMemorySize). The emulator
+// does not tell kernels apart there: the largest value set for any kernel applies.
+constexpr size_t kDefaultSharedBytes = 48 * 1024;
+constexpr int kOptInSharedBytes = 232448;
+std::atomic<size_t> opted_in_shared_bytes{kDefaultSharedBytes};
+
 bool ValidConfig(const LaunchConfig& c) {
   const uint64_t threads = uint64_t{c.block.x} * c.block.y * c.block.z;
   return threads >= 1 && threads <= kMaxBlockThreads && c.block.z <= 64 && c.grid.x >= 1 &&
          c.grid.y >= 1 && c.grid.z >= 1 && c.grid.x <= 2147483647u && c.grid.y <= 65535 &&
-         c.grid.z <= 65535 && c.shared <= 48 * 1024;
+         c.grid.z <= 65535 && c.shared <= opted_in_shared_bytes.load();
 }
 
 thread_local int current_device = 0;
@@ -902,6 +912,7 @@ void ExecuteGrid(const char* name, const void* kernel_id, const LaunchConfig& co
     for (unsigned y = 0; y < config.grid.y; ++y)
       for (unsigned x = 0; x < config.grid.x; ++x) {
         run.block_idx = uint3{x, y, z};
+        run.dynamic_shared.assign(config.shared, 0xff);
         if (run.direct)
           RunBlockDirect(run);
         else
@@ -912,6 +923,14 @@ void ExecuteGrid(const char* name, const void* kernel_id, const LaunchConfig& co
 }
 
 }  // namespace
+
+void* DynamicSharedBytes() {
+  GridRun& run = Run();
+  if (run.dynamic_shared.empty())
+    Die(std::string("kernel ") + run.name +
+        " uses extern __shared__ memory but was launched without any");
+  return run.dynamic_shared.data();
+}
 
 void RunGrid(const char* name, const void* kernel_id, const LaunchConfig& config,
              std::function<void()> thread_body, std::function<void()> replay_check) {
@@ -1281,11 +1300,44 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   prop->major = 9;
   prop->minor = 0;
   prop->multiProcessorCount = 132;
+  prop->sharedMemPerBlockOptin = crema_emu::kOptInSharedBytes;
   prop->memoryBusWidth = 5120;
   prop->l2CacheSize = 50 << 20;
   prop->maxThreadsPerMultiProcessor = 2048;
   prop->unifiedAddressing = 1;
   prop->pciBusID = device;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (device < 0 || device >= crema_emu::DeviceCount())
+    return Fail(cudaErrorInvalidDevice, "cudaDeviceGetAttribute: no such device");
+  switch (attr) {
+    case cudaDevAttrMultiProcessorCount:
+      *value = 132;
+      return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+      *value = crema_emu::kOptInSharedBytes;
+      return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlock:
+      *value = static_cast<int>(crema_emu::kDefaultSharedBytes);
+      return cudaSuccess;
+    default:
+      return Fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute: attribute " +
+                                             std::to_string(static_cast<int>(attr)) +
+                                             " is not emulated");
+  }
+}
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (func == nullptr) return Fail(cudaErrorInvalidDeviceFunction, "cudaFuncSetAttribute: null");
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize)
+    return Fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: attribute not emulated");
+  if (value < 0 || value > crema_emu::kOptInSharedBytes)
+    return Fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: " + std::to_string(value) +
+                                           " bytes of shared memory is over the device's limit");
+  size_t seen = crema_emu::opted_in_shared_bytes.load();
+  while (static_cast<size_t>(value) > seen &&
+         !crema_emu::opted_in_shared_bytes.compare_exchange_weak(seen, value)) {
+  }
   return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {

@@ -1,18 +1,23 @@
 #!/usr/bin/env python3
 """Rewrites a .cu/.cuh file for crema's CUDA emulator (tests/cuda_emu/emu_device.hpp).
 
-Only the launch syntax changes:
+Two things change. The launch syntax:
     kernel<<<grid, block[, shared[, stream]]>>>(args)
 becomes
     ::crema_emu::Launch("kernel", ::crema_emu::LaunchConfig(grid, block...),
                         [](auto... a) { kernel(a...); })(args)
 Inside a macro definition the kernel's name is a macro parameter, so its string is #kernel.
+And dynamic shared memory:
+    extern __shared__ T name[];   becomes   T* name = ::crema_emu::DynamicShared<T>();
 Line breaks are kept, so compiler messages point at the original lines.
 
 usage: translate.py INPUT OUTPUT
 """
 import re
 import sys
+
+# `extern __shared__ T name[];` (T may be qualified).
+DYNAMIC_SHARED = re.compile(r"extern\s+__shared__\s+([A-Za-z_][\w:]*)\s+(\w+)\s*\[\s*\]\s*;")
 
 # A kernel name: a qualified identifier with optional (non-nested) template arguments.
 LAUNCH = re.compile(r"([A-Za-z_][\w:]*(?:\s*<[^<>;(){}]*>)?)\s*<<<(.*?)>>>", re.S)
@@ -40,6 +45,7 @@ def rewrite(text):
         return ("::crema_emu::Launch(%s, ::crema_emu::LaunchConfig(%s), "
                 "[](auto... a) { %s(a...); })" % (label, config, name))
 
+    text = DYNAMIC_SHARED.sub(r"\1* \2 = ::crema_emu::DynamicShared<\1>();", text)
     return LAUNCH.sub(launch, text)
 
 
