@@ -127,12 +127,12 @@ void CudaDeviceFree(void* ptr, int device) {
 // Copies and fills go to crema's stream (cuda_stream()), after the work queued there. A copy
 // to or from the host returns when it is done, as cudaMemcpy does (the host may reuse or read
 // the buffer then); one between device arrays, and a fill, only queue.
-void CudaMemsetZero(void* ptr, size_t bytes) {
-  check_cuda(cudaMemsetAsync(ptr, 0, bytes, cuda_stream()), "cudaMemsetAsync");
-}
-
 void CudaMemsetAsync(void* ptr, int byte_value, size_t bytes) {
   check_cuda(cudaMemsetAsync(ptr, byte_value, bytes, cuda_stream()), "cudaMemsetAsync");
+}
+
+void CudaMemsetZero(void* ptr, size_t bytes) {
+  CudaMemsetAsync(ptr, 0, bytes);
 }
 
 void CudaCopyHostToDevice(void* dst, const void* src, size_t bytes) {
